@@ -1,0 +1,72 @@
+//! The `wasmail` command line. Each subcommand lives in its own file.
+
+mod plugin_check;
+mod plugin_test;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// wasmail: a mail processing engine whose pipeline stages are sandboxed WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "wasmail", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with plugins (WebAssembly components).
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Validate a component and print its world, imports and exports.
+    Check(plugin_check::Args),
+    /// Run a plugin over messages through the production runtime; one JSON line per message.
+    Test(plugin_test::Args),
+}
+
+/// Options shared by commands that run the engine.
+#[derive(Debug, clap::Args)]
+struct EngineArgs {
+    /// Where compiled plugins are cached [default: $XDG_CACHE_HOME/wasmail or ~/.cache/wasmail].
+    #[arg(long, env = "WASMAIL_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every time instead of using the cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl EngineArgs {
+    fn runtime(&self) -> Result<crate::plugins::Runtime, crate::plugins::LoadError> {
+        let cache_dir = if self.no_cache { None } else { self.cache_dir.clone().or_else(default_cache_dir) };
+        crate::plugins::Runtime::new(crate::plugins::RuntimeOptions { cache_dir, ..Default::default() })
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("wasmail").join("artifacts"))
+}
+
+/// Reads an inline value or, for `@path`, the file's contents.
+fn inline_or_file(value: &str) -> Result<String, String> {
+    match value.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}")),
+        None => Ok(value.to_string()),
+    }
+}
+
+/// Runs the command line; the exit code says how it went.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(args),
+        Command::Plugin(PluginCommand::Test(args)) => plugin_test::run(args),
+    }
+}

@@ -1,0 +1,17 @@
+//! The message as the host holds it: raw RFC 5322 bytes kept byte-exact, parsed once by mail-parser,
+//! and read lazily by whoever needs a piece of it (plugins through the `message` resource, the store,
+//! the search index).
+
+mod fields;
+mod fold;
+mod parsed;
+
+pub use fields::{Field, MatchError, MAX_PATTERN_LEN};
+pub use fold::contains_folded;
+pub use parsed::{Address, AttachmentInfo, Envelope, ParsedMessage};
+
+/// Parses raw RFC 5322 bytes. Never fails and never panics: malformed input yields what could be
+/// read (possibly no headers and an empty body), and the raw bytes are always kept as given.
+pub fn parse(raw: impl Into<Vec<u8>>) -> ParsedMessage {
+    ParsedMessage::parse(raw.into(), Envelope::default())
+}

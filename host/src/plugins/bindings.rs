@@ -1,0 +1,13 @@
+//! The one place that generates host bindings for the WIT contract in `wit/`.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "filter",
+    imports: { default: trappable },
+    with: {
+        "wasmail:plugin/message.message": crate::plugins::host::MessageResource,
+    },
+});
+
+pub use exports::wasmail::plugin::filter_stage::Action as WitAction;
+pub use wasmail::plugin::types::{Address as WitAddress, Attachment as WitAttachment, Field as WitField};

@@ -1,0 +1,17 @@
+use crate::plugins::LogLevel;
+use crate::plugins::bindings::wasmail::plugin::log::{Host, Level};
+use crate::plugins::state::StoreState;
+
+impl Host for StoreState {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            Level::Trace => LogLevel::Trace,
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        };
+        self.logs.push(level, &message);
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! Host implementations of the WIT imports, one file per interface.
+
+mod clock;
+mod config;
+mod log;
+mod message;
+
+pub use message::MessageResource;
+
+/// The `types` interface holds only types; the linker still wants its (empty) host trait.
+impl crate::plugins::bindings::wasmail::plugin::types::Host for crate::plugins::state::StoreState {}

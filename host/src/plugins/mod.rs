@@ -1,0 +1,26 @@
+//! The plugin runtime: checks, compiles and runs tenants' WebAssembly components under limits.
+//!
+//! A [`Runtime`] owns one wasmtime engine (pooling allocator, epoch interruption, fuel), the linker
+//! with the host imports, and the on-disk cache of compiled artifacts. [`Runtime::load`] turns a
+//! component's bytes into a [`Plugin`] (checked, compiled once, pre-instantiated); [`Runtime::run`]
+//! runs it over one message in a fresh store and returns an [`Outcome`] or a [`Failure`]. A failing
+//! plugin never fails the host, and never affects the next call.
+
+mod action;
+mod bindings;
+mod cache;
+mod check;
+mod engine;
+mod error;
+mod host;
+mod limits;
+mod outcome;
+mod runtime;
+mod state;
+
+pub use action::Action;
+pub use check::{ComponentInfo, ALLOWED_IMPORTS, FILTER_EXPORT};
+pub use error::{Failure, FailureKind, LoadError};
+pub use limits::PluginLimits;
+pub use outcome::{LogLine, LogLevel, Outcome};
+pub use runtime::{Plugin, Runtime, RuntimeOptions};

@@ -1,0 +1,282 @@
+use super::bindings::{Filter, FilterPre};
+use super::cache::ArtifactCache;
+use super::check::{ComponentInfo, check};
+use super::engine::{EngineSettings, build, start_epoch_ticker, ticks_for};
+use super::host::MessageResource;
+use super::state::{MemoryLimitExceeded, StoreState};
+use super::{Action, Failure, FailureKind, LoadError, Outcome, PluginLimits};
+use crate::message::ParsedMessage;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store, Trap, WasmBacktrace};
+
+/// How many log lines a failure carries.
+const FAILURE_LOG_LINES: usize = 20;
+
+/// Settings of a [`Runtime`] that hold for every plugin it runs.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Where compiled artifacts are cached; `None` compiles every load.
+    pub cache_dir: Option<PathBuf>,
+    /// Native stack a plugin's WebAssembly may use (engine-wide in wasmtime), bytes.
+    pub max_wasm_stack: usize,
+    /// Ceiling for any tenant's memory limit, bytes.
+    pub max_memory_bytes: u64,
+    /// Instance slots of the pooling allocator (plugins running at once, at most).
+    pub instances: u32,
+    /// Calls of [`Runtime::run`] executing at once; more wait their turn. Plugins are CPU-bound, so
+    /// more than the core count only adds latency.
+    pub max_concurrent_calls: usize,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Self {
+            cache_dir: None,
+            max_wasm_stack: 512 << 10,
+            max_memory_bytes: 1 << 30,
+            instances: 1000,
+            max_concurrent_calls: cores * 2,
+        }
+    }
+}
+
+/// Runs plugins. Cheap to clone and safe to use from many threads and tasks at once.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<StoreState>,
+    cache: ArtifactCache,
+    calls: Semaphore,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+/// A checked, compiled, pre-instantiated plugin. Cheap to clone.
+#[derive(Clone)]
+pub struct Plugin {
+    info: Arc<ComponentInfo>,
+    pre: FilterPre<StoreState>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// What the component is.
+    pub fn info(&self) -> &ComponentInfo {
+        &self.info
+    }
+}
+
+impl Runtime {
+    /// Builds the engine, the linker with the host imports, and the artifact cache.
+    pub fn new(options: RuntimeOptions) -> Result<Self, LoadError> {
+        let engine = build(&EngineSettings {
+            max_memory_bytes: options.max_memory_bytes,
+            max_wasm_stack: options.max_wasm_stack,
+            instances: options.instances,
+        })?;
+        start_epoch_ticker(&engine);
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
+        Filter::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| LoadError::Engine(e.to_string()))?;
+        let cache = ArtifactCache::new(&engine, options.cache_dir)
+            .map_err(|e| LoadError::Engine(format!("artifact cache: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner { engine, linker, cache, calls: Semaphore::new(options.max_concurrent_calls.max(1)) }),
+        })
+    }
+
+    /// Checks a component without compiling it: size, component-ness, world, imports.
+    pub fn check(&self, bytes: &[u8], limits: &PluginLimits) -> Result<ComponentInfo, LoadError> {
+        check(bytes, limits.upload_bytes)
+    }
+
+    /// Checks, compiles (or loads the cached artifact) and pre-instantiates a component.
+    pub fn load(&self, bytes: &[u8], limits: &PluginLimits) -> Result<Plugin, LoadError> {
+        let info = check(bytes, limits.upload_bytes)?;
+        let component = self.compile(bytes, &info.sha256)?;
+        let pre = self.inner.linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = FilterPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        Ok(Plugin { info: Arc::new(info), pre })
+    }
+
+    fn compile(&self, bytes: &[u8], sha256: &str) -> Result<Component, LoadError> {
+        let engine = &self.inner.engine;
+        if let Some(component) = self.inner.cache.load(engine, sha256) {
+            return Ok(component);
+        }
+        let artifact = engine.precompile_component(bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        self.inner.cache.store(sha256, &artifact);
+        // SAFETY: `artifact` was produced just now by this very engine from the checked component.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(engine, &artifact) };
+        component.map_err(|e| LoadError::Compile(format!("{e:#}")))
+    }
+
+    /// Runs `plugin` over `message` on a blocking thread, at most `max_concurrent_calls` at once.
+    pub async fn run(
+        &self,
+        plugin: &Plugin,
+        message: Arc<ParsedMessage>,
+        config: Arc<str>,
+        limits: &PluginLimits,
+    ) -> Result<Outcome, Failure> {
+        let permit = self.inner.calls.acquire().await;
+        let (runtime, plugin, limits) = (self.clone(), plugin.clone(), limits.clone());
+        let joined =
+            tokio::task::spawn_blocking(move || runtime.run_blocking(&plugin, message, config, &limits)).await;
+        drop(permit);
+        joined.unwrap_or_else(|e| Err(host_failure(format!("plugin call did not complete: {e}"))))
+    }
+
+    /// Runs `plugin` over `message` on this thread, in a fresh store under `limits`.
+    pub fn run_blocking(
+        &self,
+        plugin: &Plugin,
+        message: Arc<ParsedMessage>,
+        config: Arc<str>,
+        limits: &PluginLimits,
+    ) -> Result<Outcome, Failure> {
+        let started = Instant::now();
+        let fuel = limits.fuel_for(message.size());
+        let mut store = Store::new(&self.inner.engine, StoreState::new(config, limits));
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(ticks_for(limits.deadline()));
+        store.epoch_deadline_trap();
+        if let Err(e) = store.set_fuel(fuel) {
+            return Err(host_failure(format!("cannot set fuel: {e}")));
+        }
+
+        let result = plugin
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| (FailureKind::Instantiation, e))
+            .and_then(|filter| {
+                let handle = store.data_mut().table.push(MessageResource(message)).map_err(|e| {
+                    (FailureKind::Instantiation, wasmtime::Error::msg(format!("resource table: {e}")))
+                })?;
+                filter.wasmail_plugin_filter_stage().call_filter(&mut store, handle).map_err(|e| (FailureKind::Trap, e))
+            });
+        let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let duration = started.elapsed();
+        let state = store.data();
+        let failure = |kind: FailureKind, message: String, backtrace: Vec<String>| Failure {
+            kind,
+            message,
+            panic: state.logs.panic_message().or_else(|| stderr_panic(&state.output())),
+            backtrace,
+            logs: state.logs.tail(FAILURE_LOG_LINES),
+            stderr: state.output(),
+            fuel_used,
+            duration,
+        };
+
+        match result {
+            Ok(Ok(actions)) => {
+                if actions.len() > limits.max_actions {
+                    let msg = format!("returned {} actions; at most {} are allowed", actions.len(), limits.max_actions);
+                    return Err(failure(FailureKind::InvalidOutput, msg, Vec::new()));
+                }
+                let actions = actions
+                    .into_iter()
+                    .map(Action::from_guest)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|why| failure(FailureKind::InvalidOutput, why, Vec::new()))?;
+                Ok(Outcome {
+                    actions,
+                    logs: state.logs.lines.clone(),
+                    logs_dropped: state.logs.dropped,
+                    stderr: state.output(),
+                    fuel_used,
+                    duration,
+                })
+            }
+            Ok(Err(plugin_error)) => {
+                let message: String = plugin_error.message.chars().take(limits.log_bytes.max(256)).collect();
+                Err(failure(FailureKind::Plugin, message, Vec::new()))
+            }
+            Err((phase, error)) => {
+                let (kind, message) = classify(phase, &error, state.limiter.hit, limits.deadline());
+                Err(failure(kind, message, backtrace(&error)))
+            }
+        }
+    }
+}
+
+/// Names the failure from the trap code, the limiter's record and the phase it happened in.
+fn classify(phase: FailureKind, error: &wasmtime::Error, memory_hit: bool, deadline: Duration) -> (FailureKind, String) {
+    if memory_hit || error.downcast_ref::<MemoryLimitExceeded>().is_some() {
+        let why = error
+            .downcast_ref::<MemoryLimitExceeded>()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "memory limit exceeded".to_string());
+        return (FailureKind::Memory, why);
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => (FailureKind::Deadline, format!("deadline of {} ms exceeded", deadline.as_millis())),
+        Some(Trap::OutOfFuel) => (FailureKind::Fuel, "fuel budget exhausted".to_string()),
+        Some(Trap::MemoryOutOfBounds) => (
+            FailureKind::Trap,
+            format!("{} (deep recursion overflowing the guest's shadow stack ends this way too)", Trap::MemoryOutOfBounds),
+        ),
+        Some(trap) => (FailureKind::Trap, trap.to_string()),
+        None => (phase, format!("{error:#}")),
+    }
+}
+
+fn backtrace(error: &wasmtime::Error) -> Vec<String> {
+    let Some(trace) = error.downcast_ref::<WasmBacktrace>() else { return Vec::new() };
+    let names = trace.frames().iter().map(|frame| {
+        let module = frame.module().name().unwrap_or("<module>");
+        match frame.func_name() {
+            Some(name) => format!("{module}!{:#}", rustc_demangle::demangle(name)),
+            None => format!("{module}!<wasm function {}>", frame.func_index()),
+        }
+    });
+    // Deep recursion fills the trace with one frame: show it once, with a count.
+    let mut frames: Vec<(String, usize)> = Vec::new();
+    for name in names {
+        match frames.last_mut() {
+            Some((last, count)) if *last == name => *count += 1,
+            _ => frames.push((name, 1)),
+        }
+    }
+    frames.into_iter().map(|(name, n)| if n == 1 { name } else { format!("{name} (x{n})") }).collect()
+}
+
+/// A panic message written by Rust's default hook (guests not built with the SDK).
+fn stderr_panic(stderr: &str) -> Option<String> {
+    let at = stderr.find("panicked at ")?;
+    Some(stderr[at + "panicked at ".len()..].trim().to_string())
+}
+
+fn host_failure(message: String) -> Failure {
+    Failure {
+        kind: FailureKind::Instantiation,
+        message,
+        panic: None,
+        backtrace: Vec::new(),
+        logs: Vec::new(),
+        stderr: String::new(),
+        fuel_used: 0,
+        duration: Duration::ZERO,
+    }
+}

@@ -1,0 +1,93 @@
+//! The first-party plugins over the whole corpus, against golden expectations
+//! (`host/tests/golden/<plugin>.expected.json`: message → actions, or the failure kind).
+//!
+//! After an intended change of behaviour, regenerate with `WASMAIL_BLESS=1 cargo test --release
+//! --test engine golden`, then review the diff: the named checks below must keep holding.
+
+use crate::helpers::{config, corpus, message, plugin, runtime, workspace_root};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use wasmail::plugins::PluginLimits;
+
+/// Runs `component` with its golden config over the corpus; compares with (or blesses) the golden file.
+fn golden(plugin_name: &str, component: &str) -> BTreeMap<String, Value> {
+    let dir = workspace_root().join("host/tests/golden");
+    let config_text = std::fs::read_to_string(dir.join(format!("{plugin_name}.config.json"))).expect("config");
+    let loaded = plugin(component);
+    let limits = PluginLimits { deadline_ms: 5_000, ..PluginLimits::default() };
+    let mut actual = BTreeMap::new();
+    for (name, raw) in corpus() {
+        let result = runtime().run_blocking(&loaded, message(&raw), config(&config_text), &limits);
+        let value = match result {
+            Ok(outcome) => json!(outcome.actions),
+            Err(failure) => json!({ "error": failure.kind, "message": failure.message }),
+        };
+        actual.insert(name, value);
+    }
+    let path = dir.join(format!("{plugin_name}.expected.json"));
+    if std::env::var_os("WASMAIL_BLESS").is_some() {
+        let text = serde_json::to_string_pretty(&actual).expect("json");
+        std::fs::write(&path, text + "\n").expect("write golden file");
+        return actual;
+    }
+    let expected: Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("golden file")).expect("golden JSON");
+    let differences: Vec<String> = actual
+        .iter()
+        .filter(|(name, value)| expected.get(*name) != Some(*value))
+        .map(|(name, value)| format!("{name}: expected {:?}, got {value}", expected.get(name)))
+        .collect();
+    assert!(expected.len() == actual.len(), "golden file lists {} messages, corpus has {}", expected.len(), actual.len());
+    assert!(differences.is_empty(), "{} differences:\n{}", differences.len(), differences.join("\n"));
+    actual
+}
+
+fn actions_of<'a>(results: &'a BTreeMap<String, Value>, name: &str) -> &'a Vec<Value> {
+    results.get(name).and_then(Value::as_array).unwrap_or_else(|| panic!("{name}: no actions: {:?}", results.get(name)))
+}
+
+fn has(results: &BTreeMap<String, Value>, name: &str, action: Value) -> bool {
+    actions_of(results, name).contains(&action)
+}
+
+#[test]
+fn rules_over_the_corpus() {
+    let results = golden("rules", "rules");
+    let failures: Vec<_> = results.iter().filter(|(_, v)| v.get("error").is_some()).collect();
+    assert!(failures.is_empty(), "rules failed on {failures:?}");
+    for (name, action) in crate::expectations::RULES_MUST {
+        assert!(has(&results, name, serde_json::from_str(action).expect("action")), "{name} should get {action}: {:?}", results[*name]);
+    }
+    for name in crate::expectations::RULES_UNTOUCHED {
+        assert!(actions_of(&results, name).is_empty(), "{name} should match no rule: {:?}", results[*name]);
+    }
+}
+
+#[test]
+fn spam_score_over_the_corpus() {
+    let results = golden("spam-score", "spam_score");
+    let moved = |name: &str| has(&results, name, json!({"move_to": "Junk"}));
+    for name in crate::expectations::SPAM {
+        assert!(moved(name), "{name} should be junk: {:?}", results[*name]);
+    }
+    for name in crate::expectations::HAM {
+        assert!(!moved(name), "{name} should stay: {:?}", results[*name]);
+    }
+    // Every message gets its score tag.
+    for (name, value) in &results {
+        let tagged = value.as_array().is_some_and(|a| a.iter().any(|v| v["tag"].as_str().is_some_and(|t| t.starts_with("spam-score:"))));
+        assert!(tagged, "{name}: {value}");
+    }
+}
+
+#[test]
+fn attachment_guard_over_the_corpus() {
+    let results = golden("attachment-guard", "attachment_guard");
+    let quarantined = |name: &str| has(&results, name, json!({"move_to": "Quarantine"}));
+    for name in crate::expectations::DANGEROUS {
+        assert!(quarantined(name), "{name} should be quarantined: {:?}", results[*name]);
+    }
+    for name in crate::expectations::HARMLESS {
+        assert!(!quarantined(name), "{name} should pass: {:?}", results[*name]);
+    }
+}

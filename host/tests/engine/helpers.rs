@@ -1,0 +1,98 @@
+//! Shared by the engine tests: guests built from source once per test run, a runtime, the corpus.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use wasmail::message::{Envelope, ParsedMessage};
+use wasmail::plugins::{Plugin, PluginLimits, Runtime, RuntimeOptions};
+
+/// Guest crates the tests use: the first-party plugins and the hostile test guests.
+const GUEST_PACKAGES: &[&str] = &[
+    "wasmail-rules",
+    "wasmail-spam-score",
+    "wasmail-attachment-guard",
+    "wasmail-test-hostile",
+    "wasmail-test-forbidden-import",
+    "wasmail-test-socket",
+];
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Builds every guest component from source (once per test process; cargo makes repeat builds cheap)
+/// and returns the directory holding the `.wasm` files.
+pub fn guest_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let mut command = Command::new(cargo);
+        command.current_dir(workspace_root()).args(["build", "--target", "wasm32-wasip2", "--profile", "guest"]);
+        for package in GUEST_PACKAGES {
+            command.args(["-p", package]);
+        }
+        // Build scripts of the outer test build must not leak their settings into the guest build.
+        command.env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
+        let output = command.output().expect("run cargo to build the guest components");
+        assert!(
+            output.status.success(),
+            "building guest components failed (is the wasm32-wasip2 target installed?):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        target_dir().join("wasm32-wasip2").join("guest")
+    })
+}
+
+/// The bytes of a guest component, e.g. `guest("rules")`.
+pub fn guest(name: &str) -> Vec<u8> {
+    let path = guest_dir().join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// One runtime shared by the tests of a process, as a server would share it.
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let cache = target_dir().join("test-artifact-cache");
+        Runtime::new(RuntimeOptions { cache_dir: Some(cache), ..RuntimeOptions::default() }).expect("runtime")
+    })
+}
+
+/// A loaded guest on the shared runtime.
+pub fn plugin(name: &str) -> Plugin {
+    runtime().load(&guest(name), &PluginLimits::default()).unwrap_or_else(|e| panic!("load {name}: {e}"))
+}
+
+pub fn corpus_dir() -> PathBuf {
+    workspace_root().join("examples").join("corpus")
+}
+
+/// Every `.eml` of the corpus, sorted by name.
+pub fn corpus() -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(corpus_dir())
+        .expect("examples/corpus exists")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 275, "the corpus has {} messages; expected 275", files.len());
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read(&p).expect("read corpus message"))
+        })
+        .collect()
+}
+
+pub fn message(raw: &[u8]) -> Arc<ParsedMessage> {
+    Arc::new(ParsedMessage::parse(raw.to_vec(), Envelope::default()))
+}
+
+pub fn config(json: &str) -> Arc<str> {
+    Arc::from(json)
+}

@@ -1,0 +1,67 @@
+//! One component, many misbehaviours, chosen by the stage configuration `{"do": "..."}`: the tests run
+//! each under the production runtime and check it is contained.
+
+use std::hint::black_box;
+use wasmail_plugin::{Action, Error, Message, config, log};
+
+#[derive(serde::Deserialize)]
+struct Config {
+    #[serde(rename = "do")]
+    what: String,
+}
+
+#[wasmail_plugin::filter]
+fn filter(message: &Message) -> Result<Vec<Action>, Error> {
+    let config: Config = config::parse()?;
+    match config.what.as_str() {
+        // Well-behaved: proves the message was read.
+        "ok" => Ok(vec![Action::Tag(format!("size:{}", message.size()))]),
+        "loop" => {
+            let mut n: u64 = 0;
+            loop {
+                n = black_box(n.wrapping_add(1));
+            }
+        }
+        "grow" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(black_box(vec![0xA5; 1 << 20]));
+            }
+        }
+        "recurse" => Ok(vec![Action::Tag(format!("depth:{}", recurse(black_box(u64::MAX))))]),
+        "panic" => panic!("hostile guest panicked on purpose"),
+        "many-actions" => Ok(vec![Action::Tag("x".into()); 100_000]),
+        "huge-tag" => Ok(vec![Action::Tag("x".repeat(8 << 20))]),
+        "log-flood" => {
+            for i in 0..2_000 {
+                log::info(&format!("line {i} {}", "y".repeat(100)));
+            }
+            Ok(vec![Action::Keep])
+        }
+        "stderr" => {
+            eprintln!("written to stderr");
+            Ok(vec![Action::Keep])
+        }
+        "open-file" => match std::fs::read_to_string("/etc/passwd") {
+            Ok(text) => Ok(vec![Action::Tag(format!("leaked:{}", text.len()))]),
+            Err(e) => Err(Error::new(format!("open failed: {e}"))),
+        },
+        // Streams the whole text body chunk by chunk without keeping it: memory stays flat.
+        "count-text" => {
+            let bytes: usize = message.text_chunks().map(|c| c.len()).sum();
+            Ok(vec![Action::Tag(format!("text-bytes:{bytes}"))])
+        }
+        // Copies the whole raw message into the sandbox: grows with the mail.
+        "copy-raw" => {
+            let raw = message.raw(0, message.size());
+            Ok(vec![Action::Tag(format!("raw-bytes:{}", raw.len()))])
+        }
+        other => Err(Error::new(format!("unknown behaviour {other}"))),
+    }
+}
+
+#[inline(never)]
+fn recurse(n: u64) -> u64 {
+    let frame = black_box([n as u8; 256]);
+    if n == 0 { 0 } else { recurse(black_box(n - 1)) + u64::from(frame[7]) }
+}

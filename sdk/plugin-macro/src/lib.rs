@@ -1,0 +1,48 @@
+//! The entry macro of the wasmail plugin SDK. Use it through `wasmail_plugin::filter`; see that crate's docs.
+
+use proc_macro::TokenStream;
+use quote::quote;
+use syn::{ItemFn, parse_macro_input};
+
+/// Marks the function that filters a message and exports it as the plugin's `filter-stage`.
+///
+/// The function takes `&wasmail_plugin::Message` and returns
+/// `Result<Vec<wasmail_plugin::Action>, wasmail_plugin::Error>`; see `wasmail_plugin::filter`.
+#[proc_macro_attribute]
+pub fn filter(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        return syn::Error::new(proc_macro2::Span::call_site(), "#[filter] takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    let func = parse_macro_input!(item as ItemFn);
+    let name = &func.sig.ident;
+    if func.sig.inputs.len() != 1 || func.sig.asyncness.is_some() || !func.sig.generics.params.is_empty() {
+        return syn::Error::new_spanned(
+            &func.sig,
+            "#[filter] expects `fn name(message: &Message) -> Result<Vec<Action>, Error>`",
+        )
+        .to_compile_error()
+        .into();
+    }
+    quote! {
+        #func
+
+        #[doc(hidden)]
+        struct __WasmailFilterExport;
+
+        impl ::wasmail_plugin::__private::Guest for __WasmailFilterExport {
+            fn filter(
+                message: ::wasmail_plugin::__private::MessageHandle<'_>,
+            ) -> ::core::result::Result<
+                ::std::vec::Vec<::wasmail_plugin::__private::WitAction>,
+                ::wasmail_plugin::__private::WitPluginError,
+            > {
+                ::wasmail_plugin::__private::run(message, #name)
+            }
+        }
+
+        ::wasmail_plugin::__private::export!(__WasmailFilterExport);
+    }
+    .into()
+}
