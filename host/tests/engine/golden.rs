@@ -4,7 +4,7 @@
 //! After an intended change of behaviour, regenerate with `WASMAIL_BLESS=1 cargo test --release
 //! --test engine golden`, then review the diff: the named checks below must keep holding.
 
-use crate::helpers::{config, corpus, message, plugin, runtime, workspace_root};
+use crate::helpers::{config, corpus_and_samples, message, plugin, runtime, workspace_root};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use wasmail::plugins::PluginLimits;
@@ -16,7 +16,7 @@ fn golden(plugin_name: &str, component: &str) -> BTreeMap<String, Value> {
     let loaded = plugin(component);
     let limits = PluginLimits { deadline_ms: 5_000, ..PluginLimits::default() };
     let mut actual = BTreeMap::new();
-    for (name, raw) in corpus() {
+    for (name, raw) in corpus_and_samples() {
         let result = runtime().run_blocking(&loaded, message(&raw), config(&config_text), &limits);
         let value = match result {
             Ok(outcome) => json!(outcome.actions),

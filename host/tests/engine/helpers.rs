@@ -71,15 +71,31 @@ pub fn corpus_dir() -> PathBuf {
     workspace_root().join("examples").join("corpus")
 }
 
-/// Every `.eml` of the corpus, sorted by name.
+/// Every `.eml` of the real-world corpus (`examples/corpus`), sorted by name.
 pub fn corpus() -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<_> = std::fs::read_dir(corpus_dir())
-        .expect("examples/corpus exists")
+    let files = eml_files(&corpus_dir());
+    assert!(files.len() >= 275, "the corpus has {} messages; expected 275", files.len());
+    read_all(files)
+}
+
+/// The corpus plus the hand-made samples of `examples/messages` (phishing, malware attachments, ...).
+pub fn corpus_and_samples() -> Vec<(String, Vec<u8>)> {
+    let mut all = corpus();
+    all.extend(read_all(eml_files(&workspace_root().join("examples").join("messages"))));
+    all
+}
+
+fn eml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "eml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 275, "the corpus has {} messages; expected 275", files.len());
+    files
+}
+
+fn read_all(files: Vec<PathBuf>) -> Vec<(String, Vec<u8>)> {
     files
         .into_iter()
         .map(|p| {

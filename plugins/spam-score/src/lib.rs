@@ -11,6 +11,8 @@
 //! | an upstream `X-Spam-Flag: YES` | +5 |
 //! | no `Message-ID` / no valid `Date` / `Date` more than a day ahead | +1.5 / +1.5 / +1 |
 //! | a shouting subject (≥ 70% capitals, ≥ 8 letters) / `!!!` in it | +2 / +1 |
+//! | a subject padded with runs of spaces | +1.5 |
+//! | 8 or more recipients in `To` and `Cc` | +1 |
 //! | display name showing another address than the sender's | +2 |
 //! | `Reply-To` in another domain than `From` | +1 |
 //! | links to bare IP addresses | +2.5 |
@@ -57,6 +59,7 @@ mod component {
             from_address,
             from_name,
             reply_to: message.reply_to().into_iter().filter_map(|a| a.address).collect(),
+            recipients: message.to().len() + message.cc().len(),
             text_len: message.text_body_len(),
             html: message.html_chunks().take(16).collect(),
             text: message.text_chunks().take(16).collect(),

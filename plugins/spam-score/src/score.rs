@@ -49,6 +49,10 @@ const PHRASES: &[&str] = &[
     "dear friend",
     "work from home",
     "click here",
+    "specially selected",
+    "giveaway",
+    "make money fast",
+    "within 24 hours",
 ];
 
 const SHORTENERS: &[&str] = &["bit.ly/", "tinyurl.com/", "goo.gl/", "t.co/", "ow.ly/", "is.gd/", "buff.ly/", "cutt.ly/"];
@@ -95,6 +99,8 @@ pub struct Signals {
     pub from_name: String,
     /// `Reply-To` addresses.
     pub reply_to: Vec<String>,
+    /// How many mailboxes `To` and `Cc` hold together.
+    pub recipients: usize,
     /// Text body length.
     pub text_len: u64,
     /// The HTML body (its first megabyte).
@@ -212,6 +218,12 @@ pub fn score(s: &Signals) -> ScorecardWithTrust {
     }
     if s.subject.contains("!!!") {
         card.add(1.0, "!!! in subject");
+    }
+    if s.subject.contains("   ") {
+        card.add(1.5, "subject padded with runs of spaces");
+    }
+    if s.recipients >= 8 {
+        card.add(1.0, format!("{} recipients in To and Cc", s.recipients));
     }
     let from_domain = domain(&s.from_address);
     if let (Some(shown), Some(real)) = (domain(&s.from_name), &from_domain) {
@@ -348,6 +360,14 @@ mod tests {
         assert_eq!(card.total, 7.0, "{:?}", card.reasons);
         let honest = Signals { html: r#"<a href="https://www.example.com/a">https://example.com</a>"#.into(), ..clean() };
         assert_eq!(score(&honest).total, 0.0);
+    }
+
+    #[test]
+    fn bulk_shapes() {
+        let s = Signals { subject: "4000     Your Vacation     35001".into(), recipients: 9, ..clean() };
+        assert_eq!(score(&s).total, 2.5, "{:?}", score(&s).reasons);
+        let few = Signals { recipients: 7, ..clean() };
+        assert_eq!(score(&few).total, 0.0);
     }
 
     #[test]
