@@ -9,5 +9,5 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use exports::wasmail::plugin::filter_stage::Action as WitAction;
-pub use wasmail::plugin::types::{Address as WitAddress, Attachment as WitAttachment, Field as WitField};
+pub use self::exports::wasmail::plugin::filter_stage::Action as WitAction;
+pub use self::wasmail::plugin::types::{Address as WitAddress, Attachment as WitAttachment, Field as WitField};
