@@ -30,11 +30,16 @@ const RULES: &str = r#"{"rules": [
 ]}"#;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
 }
 
 fn target() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
 }
 
 /// Median of `rounds` timings of `f`, each over the whole input.
@@ -51,7 +56,10 @@ fn read_dir(dir: &Path) -> Vec<Vec<u8>> {
         .filter(|p| p.extension().is_some_and(|e| e == "eml"))
         .collect();
     paths.sort();
-    paths.iter().map(|p| std::fs::read(p).expect("read")).collect()
+    paths
+        .iter()
+        .map(|p| std::fs::read(p).expect("read"))
+        .collect()
 }
 
 fn synthetic_corpus() -> Vec<Vec<u8>> {
@@ -69,10 +77,17 @@ fn synthetic_corpus() -> Vec<Vec<u8>> {
 }
 
 fn bench_parse() {
-    println!("\n## parse: wasmail::message::parse vs bare mail-parser (the limit), same bytes, one thread");
-    println!("| corpus | messages | MB | mail-parser msg/s | MB/s | wasmail msg/s | MB/s | ratio |");
+    println!(
+        "\n## parse: wasmail::message::parse vs bare mail-parser (the limit), same bytes, one thread"
+    );
+    println!(
+        "| corpus | messages | MB | mail-parser msg/s | MB/s | wasmail msg/s | MB/s | ratio |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
-    for (name, messages) in [("examples/corpus", read_dir(&root().join("examples/corpus"))), ("gen_corpus.py --seed 42", synthetic_corpus())] {
+    for (name, messages) in [
+        ("examples/corpus", read_dir(&root().join("examples/corpus"))),
+        ("gen_corpus.py --seed 42", synthetic_corpus()),
+    ] {
         let bytes: usize = messages.iter().map(Vec::len).sum();
         let bare = median(7, || {
             let start = Instant::now();
@@ -90,7 +105,12 @@ fn bench_parse() {
             }
             start.elapsed()
         });
-        let rate = |d: Duration| (messages.len() as f64 / d.as_secs_f64(), bytes as f64 / 1e6 / d.as_secs_f64());
+        let rate = |d: Duration| {
+            (
+                messages.len() as f64 / d.as_secs_f64(),
+                bytes as f64 / 1e6 / d.as_secs_f64(),
+            )
+        };
         let (bm, bb) = rate(bare);
         let (om, ob) = rate(ours);
         println!(
@@ -129,7 +149,9 @@ impl Probe for Native<'_> {
         self.0.field_equals(&field(f), value)
     }
     fn matches(&self, f: &wasmail_plugin::Field, pattern: &str) -> Result<bool, String> {
-        self.0.field_matches(&field(f), pattern).map_err(|e| e.to_string())
+        self.0
+            .field_matches(&field(f), pattern)
+            .map_err(|e| e.to_string())
     }
     fn has_header(&self, name: &str) -> bool {
         self.0.header(name).is_some()
@@ -142,7 +164,8 @@ fn message_of(size: usize) -> Vec<u8> {
 Message-ID: <bench@example.org>\r\nDate: Fri, 20 Nov 2026 09:30:00 +0000\r\n\
 Content-Type: text/plain; charset=utf-8\r\n\r\n"
         .to_vec();
-    let line = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\r\n";
+    let line =
+        b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\r\n";
     while raw.len() < size {
         raw.extend_from_slice(line);
     }
@@ -150,29 +173,54 @@ Content-Type: text/plain; charset=utf-8\r\n\r\n"
 }
 
 fn plugin_bytes(name: &str) -> Vec<u8> {
-    let path = target().join("wasm32-wasip2/guest").join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (build the plugins first: cargo plugins)", path.display()))
+    let path = target()
+        .join("wasm32-wasip2/guest")
+        .join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (build the plugins first: cargo plugins)",
+            path.display()
+        )
+    })
 }
 
 fn runtime(cache: Option<PathBuf>) -> Runtime {
-    Runtime::new(RuntimeOptions { cache_dir: cache, ..RuntimeOptions::default() }).expect("runtime")
+    Runtime::new(RuntimeOptions {
+        cache_dir: cache,
+        ..RuntimeOptions::default()
+    })
+    .expect("runtime")
 }
 
 fn bench_filter() {
-    println!("\n## filter: rules plugin, production isolation (fresh instance, epochs, fuel, memory limit) vs the same rules natively");
+    println!(
+        "\n## filter: rules plugin, production isolation (fresh instance, epochs, fuel, memory limit) vs the same rules natively"
+    );
     println!("| message | native µs | wasm µs | ratio | overhead µs |");
     println!("|---|---|---|---|---|");
     let rt = runtime(None);
-    let limits = PluginLimits { deadline_ms: 10_000, ..PluginLimits::default() };
-    let plugin = rt.load(&plugin_bytes("rules"), &limits).expect("load rules");
+    let limits = PluginLimits {
+        deadline_ms: 10_000,
+        ..PluginLimits::default()
+    };
+    let plugin = rt
+        .load(&plugin_bytes("rules"), &limits)
+        .expect("load rules");
     let rules = Rules::parse(RULES).expect("rules");
     let config: Arc<str> = RULES.into();
-    for (label, size, n) in [("2 KB", 2 << 10, 20_000), ("50 KB", 50 << 10, 4_000), ("1 MB", 1 << 20, 200), ("10 MB", 10 << 20, 20)] {
+    for (label, size, n) in [
+        ("2 KB", 2 << 10, 20_000),
+        ("50 KB", 50 << 10, 4_000),
+        ("1 MB", 1 << 20, 200),
+        ("10 MB", 10 << 20, 20),
+    ] {
         let raw = message_of(size);
         // Each call gets a freshly parsed message, so neither side profits from the other's
         // per-message caches (the folded body); parsing is outside the timing.
         let fresh = |count: usize| -> Vec<Arc<ParsedMessage>> {
-            (0..count).map(|_| Arc::new(ParsedMessage::parse(raw.clone(), Envelope::default()))).collect()
+            (0..count)
+                .map(|_| Arc::new(ParsedMessage::parse(raw.clone(), Envelope::default())))
+                .collect()
         };
         let batch = n.min(2_000);
         let per_call = |d: Duration| d.as_secs_f64() * 1e6 / batch as f64;
@@ -188,21 +236,32 @@ fn bench_filter() {
             let msgs = fresh(batch);
             let start = Instant::now();
             for m in msgs {
-                black_box(rt.run_blocking(&plugin, m, config.clone(), &limits).expect("rules plugin"));
+                black_box(
+                    rt.run_blocking(&plugin, m, config.clone(), &limits)
+                        .expect("rules plugin"),
+                );
             }
             start.elapsed()
         });
         let (native, wasm) = (per_call(native), per_call(wasm));
-        println!("| {label} | {native:.2} | {wasm:.2} | {:.2}x | {:.2} |", wasm / native, wasm - native);
+        println!(
+            "| {label} | {native:.2} | {wasm:.2} | {:.2}x | {:.2} |",
+            wasm / native,
+            wasm - native
+        );
     }
 }
 
 fn bench_throughput() {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     println!("\n## throughput: rules plugin, fresh instance per 2 KB message, {threads} threads");
     let rt = runtime(None);
     let limits = PluginLimits::default();
-    let plugin = rt.load(&plugin_bytes("rules"), &limits).expect("load rules");
+    let plugin = rt
+        .load(&plugin_bytes("rules"), &limits)
+        .expect("load rules");
     let config: Arc<str> = RULES.into();
     let raw = message_of(2 << 10);
     let per_thread = 40_000;
@@ -211,10 +270,14 @@ fn bench_throughput() {
         std::thread::scope(|s| {
             for _ in 0..threads {
                 s.spawn(|| {
-                    let msgs: Vec<_> =
-                        (0..per_thread).map(|_| Arc::new(ParsedMessage::parse(raw.clone(), Envelope::default()))).collect();
+                    let msgs: Vec<_> = (0..per_thread)
+                        .map(|_| Arc::new(ParsedMessage::parse(raw.clone(), Envelope::default())))
+                        .collect();
                     for m in msgs {
-                        black_box(rt.run_blocking(&plugin, m, config.clone(), &limits).expect("rules plugin"));
+                        black_box(
+                            rt.run_blocking(&plugin, m, config.clone(), &limits)
+                                .expect("rules plugin"),
+                        );
                     }
                 });
             }
@@ -224,7 +287,10 @@ fn bench_throughput() {
     // The parse of each message is inside the timing here: this is what a filter stage sustains.
     let total = (per_thread * threads) as f64;
     println!("| threads | messages | msgs/s (parse + filter) |\n|---|---|---|");
-    println!("| {threads} | {total:.0} | {:.0} |", total / rate.as_secs_f64());
+    println!(
+        "| {threads} | {total:.0} | {:.0} |",
+        total / rate.as_secs_f64()
+    );
 }
 
 fn bench_load() {
@@ -246,7 +312,9 @@ fn bench_load() {
         black_box(rt.load(&bytes, &limits).expect("cached load"));
         start.elapsed()
     });
-    println!("| component | compile (check + compile + link) | cached (check + load + link) | ratio |\n|---|---|---|---|");
+    println!(
+        "| component | compile (check + compile + link) | cached (check + load + link) | ratio |\n|---|---|---|---|"
+    );
     println!(
         "| rules.wasm ({} KB) | {:.2} ms | {:.3} ms | {:.0}x faster |",
         bytes.len() / 1024,

@@ -43,8 +43,15 @@ struct EngineArgs {
 
 impl EngineArgs {
     fn runtime(&self) -> Result<crate::plugins::Runtime, crate::plugins::LoadError> {
-        let cache_dir = if self.no_cache { None } else { self.cache_dir.clone().or_else(default_cache_dir) };
-        crate::plugins::Runtime::new(crate::plugins::RuntimeOptions { cache_dir, ..Default::default() })
+        let cache_dir = if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(default_cache_dir)
+        };
+        crate::plugins::Runtime::new(crate::plugins::RuntimeOptions {
+            cache_dir,
+            ..Default::default()
+        })
     }
 }
 

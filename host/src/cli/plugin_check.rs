@@ -23,7 +23,10 @@ pub(super) fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let loaded = args.engine.runtime().and_then(|rt| rt.load(&bytes, &PluginLimits::default()));
+    let loaded = args
+        .engine
+        .runtime()
+        .and_then(|rt| rt.load(&bytes, &PluginLimits::default()));
     match loaded {
         Ok(plugin) => {
             let info = plugin.info();
@@ -47,7 +50,10 @@ pub(super) fn run(args: Args) -> ExitCode {
         }
         Err(e) => {
             if args.json {
-                println!("{}", serde_json::json!({ "ok": false, "error": e.to_string() }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "ok": false, "error": e.to_string() })
+                );
             } else {
                 eprintln!("{}: {e}", args.plugin.display());
             }

@@ -42,14 +42,20 @@ pub(super) fn run(args: Args) -> ExitCode {
 
 fn execute(args: &Args) -> Result<bool, String> {
     let config = inline_or_file(&args.config)?;
-    serde_json::from_str::<serde_json::Value>(&config).map_err(|e| format!("--config is not JSON: {e}"))?;
+    serde_json::from_str::<serde_json::Value>(&config)
+        .map_err(|e| format!("--config is not JSON: {e}"))?;
     let limits: PluginLimits = match &args.limits {
-        Some(text) => serde_json::from_str(&inline_or_file(text)?).map_err(|e| format!("--limits: {e}"))?,
+        Some(text) => {
+            serde_json::from_str(&inline_or_file(text)?).map_err(|e| format!("--limits: {e}"))?
+        }
         None => PluginLimits::default(),
     };
-    let bytes = std::fs::read(&args.plugin).map_err(|e| format!("cannot read {}: {e}", args.plugin.display()))?;
+    let bytes = std::fs::read(&args.plugin)
+        .map_err(|e| format!("cannot read {}: {e}", args.plugin.display()))?;
     let runtime = args.engine.runtime().map_err(|e| e.to_string())?;
-    let plugin = runtime.load(&bytes, &limits).map_err(|e| format!("{}: {e}", args.plugin.display()))?;
+    let plugin = runtime
+        .load(&bytes, &limits)
+        .map_err(|e| format!("{}: {e}", args.plugin.display()))?;
     let config: Arc<str> = config.into();
 
     let mut all_ok = true;
@@ -61,7 +67,10 @@ fn execute(args: &Args) -> Result<bool, String> {
                 json!({ "message": path, "ok": false, "error": { "kind": "io", "message": e.to_string() } })
             }
             Ok(raw) => {
-                let envelope = Envelope { folder: args.folder.clone(), ..Envelope::default() };
+                let envelope = Envelope {
+                    folder: args.folder.clone(),
+                    ..Envelope::default()
+                };
                 let message = Arc::new(ParsedMessage::parse(raw, envelope));
                 match runtime.run_blocking(&plugin, message, config.clone(), &limits) {
                     Ok(outcome) => json!({ "message": path, "ok": true, "outcome": outcome }),

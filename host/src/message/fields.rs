@@ -88,7 +88,8 @@ impl ParsedMessage {
             Field::TextBody => find_in_folded(self.text_body_folded(), &needle),
             Field::HtmlBody => find_in_folded(self.html_body_folded(), &needle),
             Field::Body => {
-                find_in_folded(self.text_body_folded(), &needle) || find_in_folded(self.html_body_folded(), &needle)
+                find_in_folded(self.text_body_folded(), &needle)
+                    || find_in_folded(self.html_body_folded(), &needle)
             }
             _ => self.any_value(field, &mut |value, _| contains_folded(value, &needle)),
         }
@@ -114,8 +115,11 @@ impl ParsedMessage {
 /// Compiles a pattern, through a process-wide cache: a plugin runs in a fresh instance per message,
 /// so without the cache every message would recompile the same rules' patterns.
 fn compiled(pattern: &str) -> Result<Arc<Regex>, MatchError> {
-    static CACHE: LazyLock<Mutex<lru::LruCache<String, Arc<Regex>>>> =
-        LazyLock::new(|| Mutex::new(lru::LruCache::new(NonZeroUsize::new(1024).expect("non-zero"))));
+    static CACHE: LazyLock<Mutex<lru::LruCache<String, Arc<Regex>>>> = LazyLock::new(|| {
+        Mutex::new(lru::LruCache::new(
+            NonZeroUsize::new(1024).expect("non-zero"),
+        ))
+    });
     if pattern.len() > MAX_PATTERN_LEN {
         return Err(MatchError::TooLong(pattern.len()));
     }
@@ -172,9 +176,15 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nPlease find the Payment details.\
         let m = sample();
         assert_eq!(m.field_matches(&Field::Subject, r"INVOICE \d+"), Ok(true));
         assert_eq!(m.field_matches(&Field::Subject, r"^INVOICE"), Ok(false));
-        assert!(matches!(m.field_matches(&Field::Subject, "("), Err(MatchError::Invalid(_))));
+        assert!(matches!(
+            m.field_matches(&Field::Subject, "("),
+            Err(MatchError::Invalid(_))
+        ));
         let long = "a".repeat(MAX_PATTERN_LEN + 1);
-        assert_eq!(m.field_matches(&Field::Subject, &long), Err(MatchError::TooLong(MAX_PATTERN_LEN + 1)));
+        assert_eq!(
+            m.field_matches(&Field::Subject, &long),
+            Err(MatchError::TooLong(MAX_PATTERN_LEN + 1))
+        );
         // An exponential blow-up is refused by the size limit instead of eating memory.
         assert!(m.field_matches(&Field::Subject, r"(\w{100}){100}").is_err());
     }

@@ -6,7 +6,7 @@ mod fields;
 mod fold;
 mod parsed;
 
-pub use fields::{Field, MatchError, MAX_PATTERN_LEN};
+pub use fields::{Field, MAX_PATTERN_LEN, MatchError};
 pub use fold::contains_folded;
 pub use parsed::{Address, AttachmentInfo, Envelope, ParsedMessage};
 

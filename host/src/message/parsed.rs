@@ -16,7 +16,11 @@ pub struct Envelope {
 
 impl Default for Envelope {
     fn default() -> Self {
-        Self { folder: "INBOX".to_string(), flags: Vec::new(), tags: Vec::new() }
+        Self {
+            folder: "INBOX".to_string(),
+            flags: Vec::new(),
+            tags: Vec::new(),
+        }
     }
 }
 
@@ -130,7 +134,9 @@ impl ParsedMessage {
 
     /// The first value of header `name` (case-insensitive), decoded.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.top_headers().find(|h| h.name().eq_ignore_ascii_case(name)).map(|h| self.header_text(h))
+        self.top_headers()
+            .find(|h| h.name().eq_ignore_ascii_case(name))
+            .map(|h| self.header_text(h))
     }
 
     fn top_headers(&self) -> impl Iterator<Item = &mail_parser::Header<'_>> {
@@ -168,7 +174,7 @@ impl ParsedMessage {
         pick: impl for<'a> Fn(&'a mail_parser::Message<'a>) -> Option<&'a mail_parser::Address<'a>>,
     ) -> Vec<Address> {
         self.msg()
-            .and_then(|m| pick(m))
+            .and_then(pick)
             .map(|list| {
                 list.iter()
                     .map(|a| Address {
@@ -207,7 +213,10 @@ impl ParsedMessage {
 
     /// `Date` as seconds since the Unix epoch, when it parses to a valid date.
     pub fn date(&self) -> Option<i64> {
-        self.msg().and_then(|m| m.date()).filter(|d| d.is_valid()).map(|d| d.to_timestamp())
+        self.msg()
+            .and_then(|m| m.date())
+            .filter(|d| d.is_valid())
+            .map(|d| d.to_timestamp())
     }
 
     /// `Message-ID` without angle brackets.
@@ -218,15 +227,22 @@ impl ParsedMessage {
     /// The text body: text parts joined by a newline, HTML-only messages converted to text.
     pub fn text_body(&self) -> &str {
         self.text.get_or_init(|| {
-            let Some(m) = self.msg() else { return String::new() };
-            (0..m.text_body.len()).filter_map(|i| m.body_text(i)).collect::<Vec<Cow<'_, str>>>().join("\n")
+            let Some(m) = self.msg() else {
+                return String::new();
+            };
+            (0..m.text_body.len())
+                .filter_map(|i| m.body_text(i))
+                .collect::<Vec<Cow<'_, str>>>()
+                .join("\n")
         })
     }
 
     /// The HTML body: the HTML parts joined (empty when the message has none).
     pub fn html_body(&self) -> &str {
         self.html.get_or_init(|| {
-            let Some(m) = self.msg() else { return String::new() };
+            let Some(m) = self.msg() else {
+                return String::new();
+            };
             m.html_body
                 .iter()
                 .filter_map(|&id| m.parts.get(id as usize))
@@ -241,12 +257,14 @@ impl ParsedMessage {
 
     /// The text body folded to lower case, for case-insensitive search; computed once.
     pub(crate) fn text_body_folded(&self) -> &str {
-        self.text_folded.get_or_init(|| self.text_body().to_lowercase())
+        self.text_folded
+            .get_or_init(|| self.text_body().to_lowercase())
     }
 
     /// The HTML body folded to lower case, for case-insensitive search; computed once.
     pub(crate) fn html_body_folded(&self) -> &str {
-        self.html_folded.get_or_init(|| self.html_body().to_lowercase())
+        self.html_folded
+            .get_or_init(|| self.html_body().to_lowercase())
     }
 
     /// Metadata of every attachment.
@@ -269,10 +287,12 @@ impl ParsedMessage {
 
     /// Decoded content of attachment `index`; a nested message is given raw.
     pub fn attachment_content(&self, index: u32) -> Option<&[u8]> {
-        self.attachment_parts().nth(index as usize).map(|part| match &part.body {
-            PartType::Message(nested) => nested.raw_message(),
-            _ => part.contents(),
-        })
+        self.attachment_parts()
+            .nth(index as usize)
+            .map(|part| match &part.body {
+                PartType::Message(nested) => nested.raw_message(),
+                _ => part.contents(),
+            })
     }
 
     fn attachment_parts(&self) -> impl Iterator<Item = &mail_parser::MessagePart<'_>> {

@@ -59,7 +59,11 @@ impl Action {
 
 fn shown(s: &str) -> String {
     let cut: String = s.chars().take(40).collect();
-    if cut.len() < s.len() { format!("{cut:?}…") } else { format!("{cut:?}") }
+    if cut.len() < s.len() {
+        format!("{cut:?}…")
+    } else {
+        format!("{cut:?}")
+    }
 }
 
 fn bounded(kind: &str, s: String, max: usize) -> Result<String, String> {
@@ -67,7 +71,11 @@ fn bounded(kind: &str, s: String, max: usize) -> Result<String, String> {
         return Err(format!("{kind} is empty"));
     }
     if s.len() > max {
-        return Err(format!("{kind} {} is {} bytes long; at most {max} are allowed", shown(&s), s.len()));
+        return Err(format!(
+            "{kind} {} is {} bytes long; at most {max} are allowed",
+            shown(&s),
+            s.len()
+        ));
     }
     if s.chars().any(char::is_control) {
         return Err(format!("{kind} {} contains control characters", shown(&s)));
@@ -98,19 +106,27 @@ fn address(s: String) -> Result<String, String> {
     let s = bounded("forward address", s, MAX_ADDRESS)?;
     let valid = match s.rsplit_once('@') {
         Some((local, domain)) => {
-            !local.is_empty() && domain.contains('.') && !s.chars().any(|c| c.is_whitespace() || "<>,;".contains(c))
+            !local.is_empty()
+                && domain.contains('.')
+                && !s.chars().any(|c| c.is_whitespace() || "<>,;".contains(c))
         }
         None => false,
     };
     if !valid {
-        return Err(format!("forward address {} is not an email address", shown(&s)));
+        return Err(format!(
+            "forward address {} is not an email address",
+            shown(&s)
+        ));
     }
     Ok(s)
 }
 
 fn reason(s: String) -> Result<String, String> {
     if s.len() > MAX_REASON {
-        return Err(format!("reject reason is {} bytes long; at most {MAX_REASON} are allowed", s.len()));
+        return Err(format!(
+            "reject reason is {} bytes long; at most {MAX_REASON} are allowed",
+            s.len()
+        ));
     }
     Ok(s)
 }
@@ -121,11 +137,17 @@ mod tests {
 
     #[test]
     fn validates_guest_output() {
-        assert_eq!(Action::from_guest(WitAction::MoveTo("Spam".into())), Ok(Action::MoveTo("Spam".into())));
+        assert_eq!(
+            Action::from_guest(WitAction::MoveTo("Spam".into())),
+            Ok(Action::MoveTo("Spam".into()))
+        );
         assert!(Action::from_guest(WitAction::MoveTo(" ".into())).is_err());
         assert!(Action::from_guest(WitAction::MoveTo("x".repeat(300))).is_err());
         assert!(Action::from_guest(WitAction::Tag("a\nb".into())).is_err());
-        assert_eq!(Action::from_guest(WitAction::AddFlag("\\Seen".into())), Ok(Action::AddFlag("\\Seen".into())));
+        assert_eq!(
+            Action::from_guest(WitAction::AddFlag("\\Seen".into())),
+            Ok(Action::AddFlag("\\Seen".into()))
+        );
         assert!(Action::from_guest(WitAction::AddFlag("two words".into())).is_err());
         assert!(Action::from_guest(WitAction::Forward("ops@example.com".into())).is_ok());
         assert!(Action::from_guest(WitAction::Forward("not an address".into())).is_err());
@@ -134,7 +156,8 @@ mod tests {
 
     #[test]
     fn json_shape_matches_the_sdk() {
-        let json = serde_json::to_string(&[Action::MoveTo("Spam".into()), Action::Stop]).expect("serialize");
+        let json = serde_json::to_string(&[Action::MoveTo("Spam".into()), Action::Stop])
+            .expect("serialize");
         assert_eq!(json, r#"[{"move_to":"Spam"},"stop"]"#);
     }
 }

@@ -10,4 +10,6 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::exports::wasmail::plugin::filter_stage::Action as WitAction;
-pub use self::wasmail::plugin::types::{Address as WitAddress, Attachment as WitAttachment, Field as WitField};
+pub use self::wasmail::plugin::types::{
+    Address as WitAddress, Attachment as WitAttachment, Field as WitField,
+};

@@ -19,11 +19,16 @@ impl ArtifactCache {
         }
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        Ok(Self { dir, engine_key: format!("{:016x}", hasher.finish()) })
+        Ok(Self {
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+        })
     }
 
     fn path(&self, sha256: &str) -> Option<PathBuf> {
-        self.dir.as_ref().map(|d| d.join(format!("{sha256}-{}.cwasm", self.engine_key)))
+        self.dir
+            .as_ref()
+            .map(|d| d.join(format!("{sha256}-{}.cwasm", self.engine_key)))
     }
 
     /// The cached component, if there is a usable artifact.
@@ -50,7 +55,9 @@ impl ArtifactCache {
 
     /// Saves a compiled artifact; failures only cost a recompile later, so they are logged.
     pub fn store(&self, sha256: &str, artifact: &[u8]) {
-        let Some(path) = self.path(sha256) else { return };
+        let Some(path) = self.path(sha256) else {
+            return;
+        };
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let result = std::fs::write(&tmp, artifact).and_then(|()| std::fs::rename(&tmp, &path));
         if let Err(e) = result {

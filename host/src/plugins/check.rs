@@ -38,7 +38,10 @@ pub struct ComponentInfo {
 /// Checks `bytes` and describes the component; the error says precisely what is wrong.
 pub(crate) fn check(bytes: &[u8], upload_limit: usize) -> Result<ComponentInfo, LoadError> {
     if bytes.len() > upload_limit {
-        return Err(LoadError::TooLarge { size: bytes.len(), limit: upload_limit });
+        return Err(LoadError::TooLarge {
+            size: bytes.len(),
+            limit: upload_limit,
+        });
     }
     if !Parser::is_component(bytes) {
         let what = if Parser::is_core_wasm(bytes) {
@@ -50,9 +53,15 @@ pub(crate) fn check(bytes: &[u8], upload_limit: usize) -> Result<ComponentInfo, 
     }
     let (imports, exports) = top_level_names(bytes)?;
     if !exports.iter().any(|e| e == FILTER_EXPORT) {
-        return Err(LoadError::WrongWorld { exports, expected: FILTER_EXPORT });
+        return Err(LoadError::WrongWorld {
+            exports,
+            expected: FILTER_EXPORT,
+        });
     }
-    if let Some(bad) = imports.iter().find(|i| !ALLOWED_IMPORTS.iter().any(|p| i.starts_with(p))) {
+    if let Some(bad) = imports
+        .iter()
+        .find(|i| !ALLOWED_IMPORTS.iter().any(|p| i.starts_with(p)))
+    {
         return Err(LoadError::ForbiddenImport(bad.clone()));
     }
     Ok(ComponentInfo {
@@ -103,19 +112,28 @@ mod tests {
 
     #[test]
     fn refuses_oversized_and_non_components() {
-        assert!(matches!(check(&[0u8; 10], 5), Err(LoadError::TooLarge { size: 10, limit: 5 })));
+        assert!(matches!(
+            check(&[0u8; 10], 5),
+            Err(LoadError::TooLarge { size: 10, limit: 5 })
+        ));
         let core = wat::parse_str("(module)").expect("wat");
         match check(&core, 1 << 20) {
             Err(LoadError::NotComponent(why)) => assert!(why.contains("core WebAssembly module")),
             other => panic!("expected NotComponent, got {other:?}"),
         }
-        assert!(matches!(check(b"GIF89a", 1 << 20), Err(LoadError::NotComponent(_))));
+        assert!(matches!(
+            check(b"GIF89a", 1 << 20),
+            Err(LoadError::NotComponent(_))
+        ));
     }
 
     #[test]
     fn refuses_components_without_the_filter_export() {
         let empty = wat::parse_str("(component)").expect("wat");
-        assert!(matches!(check(&empty, 1 << 20), Err(LoadError::WrongWorld { .. })));
+        assert!(matches!(
+            check(&empty, 1 << 20),
+            Err(LoadError::WrongWorld { .. })
+        ));
     }
 
     #[test]

@@ -20,7 +20,9 @@ pub enum LoadError {
     #[error("invalid component: {0}")]
     Invalid(String),
     /// A component that does not export the `wasmail:plugin` filter interface.
-    #[error("component does not target a wasmail:plugin world: it exports {exports:?}, expected {expected}")]
+    #[error(
+        "component does not target a wasmail:plugin world: it exports {exports:?}, expected {expected}"
+    )]
     WrongWorld {
         /// What it exports.
         exports: Vec<String>,
@@ -28,7 +30,9 @@ pub enum LoadError {
         expected: &'static str,
     },
     /// Imports something the host does not offer plugins.
-    #[error("component imports `{0}`, which plugins may not use (allowed: wasmail:plugin/*, and WASI io, clocks, random, cli and filesystem types)")]
+    #[error(
+        "component imports `{0}`, which plugins may not use (allowed: wasmail:plugin/*, and WASI io, clocks, random, cli and filesystem types)"
+    )]
     ForbiddenImport(String),
     /// Imports allowed names with types the host does not provide (an incompatible contract version).
     #[error("component's imports do not match the host's contract: {0}")]

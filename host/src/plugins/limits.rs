@@ -46,7 +46,8 @@ impl PluginLimits {
 
     /// The fuel budget for a message of `size` bytes.
     pub fn fuel_for(&self, size: u64) -> u64 {
-        self.fuel_base.saturating_add(self.fuel_per_byte.saturating_mul(size))
+        self.fuel_base
+            .saturating_add(self.fuel_per_byte.saturating_mul(size))
     }
 }
 
@@ -61,7 +62,10 @@ mod tests {
         assert_eq!(limits.memory_bytes, 32 << 20);
         assert!(serde_json::from_str::<PluginLimits>(r#"{"deadline": 10}"#).is_err());
         assert_eq!(limits.fuel_for(10), 200_000_000 + 2_000);
-        let huge = PluginLimits { fuel_per_byte: u64::MAX, ..limits };
+        let huge = PluginLimits {
+            fuel_per_byte: u64::MAX,
+            ..limits
+        };
         assert_eq!(huge.fuel_for(2), u64::MAX);
     }
 }

@@ -19,8 +19,8 @@ mod runtime;
 mod state;
 
 pub use action::Action;
-pub use check::{ComponentInfo, ALLOWED_IMPORTS, FILTER_EXPORT};
+pub use check::{ALLOWED_IMPORTS, ComponentInfo, FILTER_EXPORT};
 pub use error::{Failure, FailureKind, LoadError};
 pub use limits::PluginLimits;
-pub use outcome::{LogLine, LogLevel, Outcome};
+pub use outcome::{LogLevel, LogLine, Outcome};
 pub use runtime::{Plugin, Runtime, RuntimeOptions};

@@ -1,3 +1,7 @@
+// A `Failure` carries its diagnostics (logs, backtrace, panic) by value: it is the rare path, and
+// callers inspect and serialise it rather than propagate it with `?`.
+#![allow(clippy::result_large_err)]
+
 use super::bindings::{Filter, FilterPre};
 use super::cache::ArtifactCache;
 use super::check::{ComponentInfo, check};
@@ -34,7 +38,9 @@ pub struct RuntimeOptions {
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Self {
             cache_dir: None,
             max_wasm_stack: 512 << 10,
@@ -73,7 +79,9 @@ pub struct Plugin {
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("Plugin")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -94,13 +102,19 @@ impl Runtime {
         })?;
         start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| LoadError::Engine(e.to_string()))?;
         Filter::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| LoadError::Engine(e.to_string()))?;
         let cache = ArtifactCache::new(&engine, options.cache_dir)
             .map_err(|e| LoadError::Engine(format!("artifact cache: {e}")))?;
         Ok(Self {
-            inner: Arc::new(Inner { engine, linker, cache, calls: Semaphore::new(options.max_concurrent_calls.max(1)) }),
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                cache,
+                calls: Semaphore::new(options.max_concurrent_calls.max(1)),
+            }),
         })
     }
 
@@ -113,9 +127,16 @@ impl Runtime {
     pub fn load(&self, bytes: &[u8], limits: &PluginLimits) -> Result<Plugin, LoadError> {
         let info = check(bytes, limits.upload_bytes)?;
         let component = self.compile(bytes, &info.sha256)?;
-        let pre = self.inner.linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = FilterPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        Ok(Plugin { info: Arc::new(info), pre })
+        Ok(Plugin {
+            info: Arc::new(info),
+            pre,
+        })
     }
 
     fn compile(&self, bytes: &[u8], sha256: &str) -> Result<Component, LoadError> {
@@ -123,7 +144,9 @@ impl Runtime {
         if let Some(component) = self.inner.cache.load(engine, sha256) {
             return Ok(component);
         }
-        let artifact = engine.precompile_component(bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let artifact = engine
+            .precompile_component(bytes)
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
         self.inner.cache.store(sha256, &artifact);
         // SAFETY: `artifact` was produced just now by this very engine from the checked component.
         #[allow(unsafe_code)]
@@ -141,8 +164,10 @@ impl Runtime {
     ) -> Result<Outcome, Failure> {
         let permit = self.inner.calls.acquire().await;
         let (runtime, plugin, limits) = (self.clone(), plugin.clone(), limits.clone());
-        let joined =
-            tokio::task::spawn_blocking(move || runtime.run_blocking(&plugin, message, config, &limits)).await;
+        let joined = tokio::task::spawn_blocking(move || {
+            runtime.run_blocking(&plugin, message, config, &limits)
+        })
+        .await;
         drop(permit);
         joined.unwrap_or_else(|e| Err(host_failure(format!("plugin call did not complete: {e}"))))
     }
@@ -170,10 +195,20 @@ impl Runtime {
             .instantiate(&mut store)
             .map_err(|e| (FailureKind::Instantiation, e))
             .and_then(|filter| {
-                let handle = store.data_mut().table.push(MessageResource(message)).map_err(|e| {
-                    (FailureKind::Instantiation, wasmtime::Error::msg(format!("resource table: {e}")))
-                })?;
-                filter.wasmail_plugin_filter_stage().call_filter(&mut store, handle).map_err(|e| (FailureKind::Trap, e))
+                let handle = store
+                    .data_mut()
+                    .table
+                    .push(MessageResource(message))
+                    .map_err(|e| {
+                        (
+                            FailureKind::Instantiation,
+                            wasmtime::Error::msg(format!("resource table: {e}")),
+                        )
+                    })?;
+                filter
+                    .wasmail_plugin_filter_stage()
+                    .call_filter(&mut store, handle)
+                    .map_err(|e| (FailureKind::Trap, e))
             });
         let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let duration = started.elapsed();
@@ -181,7 +216,10 @@ impl Runtime {
         let failure = |kind: FailureKind, message: String, backtrace: Vec<String>| Failure {
             kind,
             message,
-            panic: state.logs.panic_message().or_else(|| stderr_panic(&state.output())),
+            panic: state
+                .logs
+                .panic_message()
+                .or_else(|| stderr_panic(&state.output())),
             backtrace,
             logs: state.logs.tail(FAILURE_LOG_LINES),
             stderr: state.output(),
@@ -192,7 +230,11 @@ impl Runtime {
         match result {
             Ok(Ok(actions)) => {
                 if actions.len() > limits.max_actions {
-                    let msg = format!("returned {} actions; at most {} are allowed", actions.len(), limits.max_actions);
+                    let msg = format!(
+                        "returned {} actions; at most {} are allowed",
+                        actions.len(),
+                        limits.max_actions
+                    );
                     return Err(failure(FailureKind::InvalidOutput, msg, Vec::new()));
                 }
                 let actions = actions
@@ -210,7 +252,11 @@ impl Runtime {
                 })
             }
             Ok(Err(plugin_error)) => {
-                let message: String = plugin_error.message.chars().take(limits.log_bytes.max(256)).collect();
+                let message: String = plugin_error
+                    .message
+                    .chars()
+                    .take(limits.log_bytes.max(256))
+                    .collect();
                 Err(failure(FailureKind::Plugin, message, Vec::new()))
             }
             Err((phase, error)) => {
@@ -222,7 +268,12 @@ impl Runtime {
 }
 
 /// Names the failure from the trap code, the limiter's record and the phase it happened in.
-fn classify(phase: FailureKind, error: &wasmtime::Error, memory_hit: bool, deadline: Duration) -> (FailureKind, String) {
+fn classify(
+    phase: FailureKind,
+    error: &wasmtime::Error,
+    memory_hit: bool,
+    deadline: Duration,
+) -> (FailureKind, String) {
     if memory_hit || error.downcast_ref::<MemoryLimitExceeded>().is_some() {
         let why = error
             .downcast_ref::<MemoryLimitExceeded>()
@@ -231,11 +282,17 @@ fn classify(phase: FailureKind, error: &wasmtime::Error, memory_hit: bool, deadl
         return (FailureKind::Memory, why);
     }
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => (FailureKind::Deadline, format!("deadline of {} ms exceeded", deadline.as_millis())),
+        Some(Trap::Interrupt) => (
+            FailureKind::Deadline,
+            format!("deadline of {} ms exceeded", deadline.as_millis()),
+        ),
         Some(Trap::OutOfFuel) => (FailureKind::Fuel, "fuel budget exhausted".to_string()),
         Some(Trap::MemoryOutOfBounds) => (
             FailureKind::Trap,
-            format!("{} (deep recursion overflowing the guest's shadow stack ends this way too)", Trap::MemoryOutOfBounds),
+            format!(
+                "{} (deep recursion overflowing the guest's shadow stack ends this way too)",
+                Trap::MemoryOutOfBounds
+            ),
         ),
         Some(trap) => (FailureKind::Trap, trap.to_string()),
         None => (phase, format!("{error:#}")),
@@ -243,7 +300,9 @@ fn classify(phase: FailureKind, error: &wasmtime::Error, memory_hit: bool, deadl
 }
 
 fn backtrace(error: &wasmtime::Error) -> Vec<String> {
-    let Some(trace) = error.downcast_ref::<WasmBacktrace>() else { return Vec::new() };
+    let Some(trace) = error.downcast_ref::<WasmBacktrace>() else {
+        return Vec::new();
+    };
     let names = trace.frames().iter().map(|frame| {
         let module = frame.module().name().unwrap_or("<module>");
         match frame.func_name() {
@@ -259,7 +318,16 @@ fn backtrace(error: &wasmtime::Error) -> Vec<String> {
             _ => frames.push((name, 1)),
         }
     }
-    frames.into_iter().map(|(name, n)| if n == 1 { name } else { format!("{name} (x{n})") }).collect()
+    frames
+        .into_iter()
+        .map(|(name, n)| {
+            if n == 1 {
+                name
+            } else {
+                format!("{name} (x{n})")
+            }
+        })
+        .collect()
 }
 
 /// A panic message written by Rust's default hook (guests not built with the SDK).

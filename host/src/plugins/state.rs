@@ -23,7 +23,10 @@ impl StoreState {
             table: ResourceTable::new(),
             config,
             logs: LogBuffer::new(limits.log_bytes),
-            limiter: MemoryLimiter { limit: limits.memory_bytes, hit: false },
+            limiter: MemoryLimiter {
+                limit: limits.memory_bytes,
+                hit: false,
+            },
             wasi: None,
             output_cap: limits.log_bytes,
         }
@@ -54,7 +57,10 @@ impl WasiView for StoreState {
                 .allow_ip_name_lookup(false);
             (builder.build(), pipe)
         });
-        WasiCtxView { ctx, table: &mut self.table }
+        WasiCtxView {
+            ctx,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -67,7 +73,11 @@ pub(crate) struct LogBuffer {
 
 impl LogBuffer {
     fn new(budget: usize) -> Self {
-        Self { lines: Vec::new(), dropped: 0, remaining: budget }
+        Self {
+            lines: Vec::new(),
+            dropped: 0,
+            remaining: budget,
+        }
     }
 
     pub fn push(&mut self, level: LogLevel, message: &str) {
@@ -80,7 +90,10 @@ impl LogBuffer {
             end -= 1;
         }
         self.remaining -= end.max(1).min(self.remaining);
-        self.lines.push(LogLine { level, message: message[..end].to_string() });
+        self.lines.push(LogLine {
+            level,
+            message: message[..end].to_string(),
+        });
     }
 
     /// The panic message the SDK's hook logged, if any.
@@ -114,15 +127,29 @@ pub(crate) struct MemoryLimitExceeded {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired as u64 > self.limit {
             self.hit = true;
-            return Err(MemoryLimitExceeded { limit: self.limit, desired }.into());
+            return Err(MemoryLimitExceeded {
+                limit: self.limit,
+                desired,
+            }
+            .into());
         }
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         // Tables hold function references; 100k entries is far beyond any real filter.
         Ok(desired <= 100_000)
     }
@@ -148,6 +175,9 @@ mod tests {
     fn panic_message_comes_from_the_hook_line() {
         let mut logs = LogBuffer::new(1000);
         logs.push(LogLevel::Error, "panicked at src/lib.rs:3:5: boom");
-        assert_eq!(logs.panic_message().as_deref(), Some("src/lib.rs:3:5: boom"));
+        assert_eq!(
+            logs.panic_message().as_deref(),
+            Some("src/lib.rs:3:5: boom")
+        );
     }
 }

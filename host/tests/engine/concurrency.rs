@@ -14,13 +14,21 @@ enum Job {
 
 #[test]
 fn mixed_calls_from_many_tasks() {
-    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().expect("tokio");
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("tokio");
     let rules = plugin("rules");
     let hostile = plugin("test_hostile");
     let rules_config = config(
         r#"{"rules": [{"name": "n", "when": {"field": "subject", "matches": "^job (\\d+)$"}, "then": [{"tag": "numbered"}]}]}"#,
     );
-    let limits = PluginLimits { deadline_ms: 40, memory_bytes: 8 << 20, ..PluginLimits::default() };
+    let limits = PluginLimits {
+        deadline_ms: 40,
+        memory_bytes: 8 << 20,
+        ..PluginLimits::default()
+    };
 
     let jobs: Vec<Job> = (0..240)
         .map(|i| match i % 12 {
@@ -35,18 +43,43 @@ fn mixed_calls_from_many_tasks() {
     let results = tokio.block_on(async {
         let mut handles = Vec::new();
         for (i, job) in jobs.iter().copied().enumerate() {
-            let (rules, hostile, rules_config, limits) = (rules.clone(), hostile.clone(), rules_config.clone(), limits.clone());
+            let (rules, hostile, rules_config, limits) = (
+                rules.clone(),
+                hostile.clone(),
+                rules_config.clone(),
+                limits.clone(),
+            );
             handles.push(tokio::spawn(async move {
                 // Each message is different, so a mix-up between calls would show.
-                let subject = if i % 3 == 0 { format!("job {i}") } else { format!("job {i} (not numbered)") };
+                let subject = if i % 3 == 0 {
+                    format!("job {i}")
+                } else {
+                    format!("job {i} (not numbered)")
+                };
                 let raw = format!("From: a@example.com\r\nSubject: {subject}\r\n\r\nbody {i}\r\n");
                 let msg = message(raw.as_bytes());
                 let result = match job {
                     Job::Rules => runtime().run(&rules, msg, rules_config, &limits).await,
-                    Job::Loop => runtime().run(&hostile, msg, config(r#"{"do": "loop"}"#), &limits).await,
-                    Job::Grow => runtime().run(&hostile, msg, config(r#"{"do": "grow"}"#), &limits).await,
-                    Job::Panic => runtime().run(&hostile, msg, config(r#"{"do": "panic"}"#), &limits).await,
-                    Job::Ok => runtime().run(&hostile, msg, config(r#"{"do": "ok"}"#), &limits).await,
+                    Job::Loop => {
+                        runtime()
+                            .run(&hostile, msg, config(r#"{"do": "loop"}"#), &limits)
+                            .await
+                    }
+                    Job::Grow => {
+                        runtime()
+                            .run(&hostile, msg, config(r#"{"do": "grow"}"#), &limits)
+                            .await
+                    }
+                    Job::Panic => {
+                        runtime()
+                            .run(&hostile, msg, config(r#"{"do": "panic"}"#), &limits)
+                            .await
+                    }
+                    Job::Ok => {
+                        runtime()
+                            .run(&hostile, msg, config(r#"{"do": "ok"}"#), &limits)
+                            .await
+                    }
                 };
                 (i, job, raw.len(), result)
             }));
@@ -62,17 +95,36 @@ fn mixed_calls_from_many_tasks() {
     for (i, job, size, result) in results {
         match job {
             Job::Rules => {
-                let expected = if i % 3 == 0 { vec![Action::Tag("numbered".into())] } else { vec![] };
+                let expected = if i % 3 == 0 {
+                    vec![Action::Tag("numbered".into())]
+                } else {
+                    vec![]
+                };
                 assert_eq!(result.expect("rules call").actions, expected, "job {i}");
             }
-            Job::Ok => assert_eq!(result.expect("ok call").actions, vec![Action::Tag(format!("size:{size}"))], "job {i}"),
+            Job::Ok => assert_eq!(
+                result.expect("ok call").actions,
+                vec![Action::Tag(format!("size:{size}"))],
+                "job {i}"
+            ),
             Job::Loop => {
                 let kind = result.expect_err("loop").kind;
                 // Under load the fuel budget may run out before the 40 ms deadline; both contain it.
-                assert!(matches!(kind, FailureKind::Deadline | FailureKind::Fuel), "job {i}: {kind:?}");
+                assert!(
+                    matches!(kind, FailureKind::Deadline | FailureKind::Fuel),
+                    "job {i}: {kind:?}"
+                );
             }
-            Job::Grow => assert_eq!(result.expect_err("grow").kind, FailureKind::Memory, "job {i}"),
-            Job::Panic => assert_eq!(result.expect_err("panic").kind, FailureKind::Trap, "job {i}"),
+            Job::Grow => assert_eq!(
+                result.expect_err("grow").kind,
+                FailureKind::Memory,
+                "job {i}"
+            ),
+            Job::Panic => assert_eq!(
+                result.expect_err("panic").kind,
+                FailureKind::Trap,
+                "job {i}"
+            ),
         }
     }
 }

@@ -5,24 +5,43 @@
 pub const RULES_MUST: &[(&str, &str)] = &[
     // List-Id and List-Unsubscribe headers.
     ("newsletter.eml", r#"{"move_to": "Lists"}"#),
-    ("mimekit__Announce-GnuPG-2.1.20-released.eml", r#"{"move_to": "Lists"}"#),
+    (
+        "mimekit__Announce-GnuPG-2.1.20-released.eml",
+        r#"{"move_to": "Lists"}"#,
+    ),
     // multipart/report; report-type=delivery-status
     ("cpython__msg_05.eml", r#"{"move_to": "Bounces"}"#),
-    ("nodemailer__delivery-status.eml", r#"{"move_to": "Bounces"}"#),
-    ("mimekit__delivery-status-multiple-blank-lines.eml", r#"{"move_to": "Bounces"}"#),
+    (
+        "nodemailer__delivery-status.eml",
+        r#"{"move_to": "Bounces"}"#,
+    ),
+    (
+        "mimekit__delivery-status-multiple-blank-lines.eml",
+        r#"{"move_to": "Bounces"}"#,
+    ),
     // Subject "Invoice ..." with a PDF attached.
     ("invoice.eml", r#"{"tag": "billing"}"#),
     ("invoice.eml", r#"{"tag": "documents"}"#),
     // multipart/signed, and S/MIME application/pkcs7-mime.
-    ("letters__test_english_multipart_signed_utf-8_over_7bit.eml", r#"{"tag": "crypto"}"#),
-    ("sjm__S_MIME-test-message-encrypted.eml", r#"{"tag": "crypto"}"#),
+    (
+        "letters__test_english_multipart_signed_utf-8_over_7bit.eml",
+        r#"{"tag": "crypto"}"#,
+    ),
+    (
+        "sjm__S_MIME-test-message-encrypted.eml",
+        r#"{"tag": "crypto"}"#,
+    ),
     // From: ...@python.org
     ("cpython__msg_04.eml", r#"{"tag": "python"}"#),
 ];
 
 /// Messages no rule may touch.
-pub const RULES_UNTOUCHED: &[&str] =
-    &["phishing.eml", "disguised-executable.eml", "cpython__msg_02.eml", "mailpit__plain-text.eml"];
+pub const RULES_UNTOUCHED: &[&str] = &[
+    "phishing.eml",
+    "disguised-executable.eml",
+    "cpython__msg_02.eml",
+    "mailpit__plain-text.eml",
+];
 
 /// Messages spam-score must move to Junk: SPF and DMARC failures with a deceptive link to a bare IP
 /// address; a classic 2001 "vacation giveaway" spam sent to nine recipients.

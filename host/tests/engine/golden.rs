@@ -12,9 +12,13 @@ use wasmail::plugins::PluginLimits;
 /// Runs `component` with its golden config over the corpus; compares with (or blesses) the golden file.
 fn golden(plugin_name: &str, component: &str) -> BTreeMap<String, Value> {
     let dir = workspace_root().join("host/tests/golden");
-    let config_text = std::fs::read_to_string(dir.join(format!("{plugin_name}.config.json"))).expect("config");
+    let config_text =
+        std::fs::read_to_string(dir.join(format!("{plugin_name}.config.json"))).expect("config");
     let loaded = plugin(component);
-    let limits = PluginLimits { deadline_ms: 5_000, ..PluginLimits::default() };
+    let limits = PluginLimits {
+        deadline_ms: 5_000,
+        ..PluginLimits::default()
+    };
     let mut actual = BTreeMap::new();
     for (name, raw) in corpus_and_samples() {
         let result = runtime().run_blocking(&loaded, message(&raw), config(&config_text), &limits);
@@ -31,19 +35,33 @@ fn golden(plugin_name: &str, component: &str) -> BTreeMap<String, Value> {
         return actual;
     }
     let expected: Map<String, Value> =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("golden file")).expect("golden JSON");
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("golden file"))
+            .expect("golden JSON");
     let differences: Vec<String> = actual
         .iter()
         .filter(|(name, value)| expected.get(*name) != Some(*value))
         .map(|(name, value)| format!("{name}: expected {:?}, got {value}", expected.get(name)))
         .collect();
-    assert!(expected.len() == actual.len(), "golden file lists {} messages, corpus has {}", expected.len(), actual.len());
-    assert!(differences.is_empty(), "{} differences:\n{}", differences.len(), differences.join("\n"));
+    assert!(
+        expected.len() == actual.len(),
+        "golden file lists {} messages, corpus has {}",
+        expected.len(),
+        actual.len()
+    );
+    assert!(
+        differences.is_empty(),
+        "{} differences:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
     actual
 }
 
 fn actions_of<'a>(results: &'a BTreeMap<String, Value>, name: &str) -> &'a Vec<Value> {
-    results.get(name).and_then(Value::as_array).unwrap_or_else(|| panic!("{name}: no actions: {:?}", results.get(name)))
+    results
+        .get(name)
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("{name}: no actions: {:?}", results.get(name)))
 }
 
 fn has(results: &BTreeMap<String, Value>, name: &str, action: Value) -> bool {
@@ -53,13 +71,28 @@ fn has(results: &BTreeMap<String, Value>, name: &str, action: Value) -> bool {
 #[test]
 fn rules_over_the_corpus() {
     let results = golden("rules", "rules");
-    let failures: Vec<_> = results.iter().filter(|(_, v)| v.get("error").is_some()).collect();
+    let failures: Vec<_> = results
+        .iter()
+        .filter(|(_, v)| v.get("error").is_some())
+        .collect();
     assert!(failures.is_empty(), "rules failed on {failures:?}");
     for (name, action) in crate::expectations::RULES_MUST {
-        assert!(has(&results, name, serde_json::from_str(action).expect("action")), "{name} should get {action}: {:?}", results[*name]);
+        assert!(
+            has(
+                &results,
+                name,
+                serde_json::from_str(action).expect("action")
+            ),
+            "{name} should get {action}: {:?}",
+            results[*name]
+        );
     }
     for name in crate::expectations::RULES_UNTOUCHED {
-        assert!(actions_of(&results, name).is_empty(), "{name} should match no rule: {:?}", results[*name]);
+        assert!(
+            actions_of(&results, name).is_empty(),
+            "{name} should match no rule: {:?}",
+            results[*name]
+        );
     }
 }
 
@@ -75,7 +108,13 @@ fn spam_score_over_the_corpus() {
     }
     // Every message gets its score tag.
     for (name, value) in &results {
-        let tagged = value.as_array().is_some_and(|a| a.iter().any(|v| v["tag"].as_str().is_some_and(|t| t.starts_with("spam-score:"))));
+        let tagged = value.as_array().is_some_and(|a| {
+            a.iter().any(|v| {
+                v["tag"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("spam-score:"))
+            })
+        });
         assert!(tagged, "{name}: {value}");
     }
 }
@@ -85,9 +124,17 @@ fn attachment_guard_over_the_corpus() {
     let results = golden("attachment-guard", "attachment_guard");
     let quarantined = |name: &str| has(&results, name, json!({"move_to": "Quarantine"}));
     for name in crate::expectations::DANGEROUS {
-        assert!(quarantined(name), "{name} should be quarantined: {:?}", results[*name]);
+        assert!(
+            quarantined(name),
+            "{name} should be quarantined: {:?}",
+            results[*name]
+        );
     }
     for name in crate::expectations::HARMLESS {
-        assert!(!quarantined(name), "{name} should pass: {:?}", results[*name]);
+        assert!(
+            !quarantined(name),
+            "{name} should pass: {:?}",
+            results[*name]
+        );
     }
 }

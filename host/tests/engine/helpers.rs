@@ -17,11 +17,16 @@ const GUEST_PACKAGES: &[&str] = &[
 ];
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 /// Builds every guest component from source (once per test process; cargo makes repeat builds cheap)
@@ -31,13 +36,23 @@ pub fn guest_dir() -> &'static Path {
     DIR.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let mut command = Command::new(cargo);
-        command.current_dir(workspace_root()).args(["build", "--target", "wasm32-wasip2", "--profile", "guest"]);
+        command.current_dir(workspace_root()).args([
+            "build",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "guest",
+        ]);
         for package in GUEST_PACKAGES {
             command.args(["-p", package]);
         }
         // Build scripts of the outer test build must not leak their settings into the guest build.
-        command.env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
-        let output = command.output().expect("run cargo to build the guest components");
+        command
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        let output = command
+            .output()
+            .expect("run cargo to build the guest components");
         assert!(
             output.status.success(),
             "building guest components failed (is the wasm32-wasip2 target installed?):\n{}",
@@ -58,13 +73,19 @@ pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         let cache = target_dir().join("test-artifact-cache");
-        Runtime::new(RuntimeOptions { cache_dir: Some(cache), ..RuntimeOptions::default() }).expect("runtime")
+        Runtime::new(RuntimeOptions {
+            cache_dir: Some(cache),
+            ..RuntimeOptions::default()
+        })
+        .expect("runtime")
     })
 }
 
 /// A loaded guest on the shared runtime.
 pub fn plugin(name: &str) -> Plugin {
-    runtime().load(&guest(name), &PluginLimits::default()).unwrap_or_else(|e| panic!("load {name}: {e}"))
+    runtime()
+        .load(&guest(name), &PluginLimits::default())
+        .unwrap_or_else(|e| panic!("load {name}: {e}"))
 }
 
 pub fn corpus_dir() -> PathBuf {
@@ -74,14 +95,20 @@ pub fn corpus_dir() -> PathBuf {
 /// Every `.eml` of the real-world corpus (`examples/corpus`), sorted by name.
 pub fn corpus() -> Vec<(String, Vec<u8>)> {
     let files = eml_files(&corpus_dir());
-    assert!(files.len() >= 275, "the corpus has {} messages; expected 275", files.len());
+    assert!(
+        files.len() >= 275,
+        "the corpus has {} messages; expected 275",
+        files.len()
+    );
     read_all(files)
 }
 
 /// The corpus plus the hand-made samples of `examples/messages` (phishing, malware attachments, ...).
 pub fn corpus_and_samples() -> Vec<(String, Vec<u8>)> {
     let mut all = corpus();
-    all.extend(read_all(eml_files(&workspace_root().join("examples").join("messages"))));
+    all.extend(read_all(eml_files(
+        &workspace_root().join("examples").join("messages"),
+    )));
     all
 }
 

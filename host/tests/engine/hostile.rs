@@ -7,13 +7,22 @@ use wasmail::plugins::{Action, Failure, FailureKind, LoadError, Outcome, PluginL
 const SAMPLE: &[u8] = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nhello\r\n";
 
 fn run_hostile(what: &str, limits: &PluginLimits) -> Result<Outcome, Failure> {
-    runtime().run_blocking(&plugin("test_hostile"), message(SAMPLE), config(&format!(r#"{{"do": "{what}"}}"#)), limits)
+    runtime().run_blocking(
+        &plugin("test_hostile"),
+        message(SAMPLE),
+        config(&format!(r#"{{"do": "{what}"}}"#)),
+        limits,
+    )
 }
 
 /// The well-behaved call that must work after every hostile one.
 fn assert_next_call_succeeds() {
-    let outcome = run_hostile("ok", &PluginLimits::default()).expect("a normal call after a hostile one");
-    assert_eq!(outcome.actions, vec![Action::Tag(format!("size:{}", SAMPLE.len()))]);
+    let outcome =
+        run_hostile("ok", &PluginLimits::default()).expect("a normal call after a hostile one");
+    assert_eq!(
+        outcome.actions,
+        vec![Action::Tag(format!("size:{}", SAMPLE.len()))]
+    );
 }
 
 fn expect_failure(what: &str, limits: &PluginLimits, kind: FailureKind) -> Failure {
@@ -25,58 +34,116 @@ fn expect_failure(what: &str, limits: &PluginLimits, kind: FailureKind) -> Failu
 
 #[test]
 fn infinite_loop_hits_the_deadline() {
-    let limits = PluginLimits { deadline_ms: 50, fuel_base: u64::MAX / 4, ..PluginLimits::default() };
+    let limits = PluginLimits {
+        deadline_ms: 50,
+        fuel_base: u64::MAX / 4,
+        ..PluginLimits::default()
+    };
     let failure = expect_failure("loop", &limits, FailureKind::Deadline);
-    assert!(failure.duration.as_millis() >= 50, "stopped before its deadline: {:?}", failure.duration);
+    assert!(
+        failure.duration.as_millis() >= 50,
+        "stopped before its deadline: {:?}",
+        failure.duration
+    );
     assert!(failure.message.contains("50 ms"));
 }
 
 #[test]
 fn infinite_loop_runs_out_of_fuel() {
-    let limits = PluginLimits { fuel_base: 5_000_000, fuel_per_byte: 0, deadline_ms: 10_000, ..PluginLimits::default() };
+    let limits = PluginLimits {
+        fuel_base: 5_000_000,
+        fuel_per_byte: 0,
+        deadline_ms: 10_000,
+        ..PluginLimits::default()
+    };
     let failure = expect_failure("loop", &limits, FailureKind::Fuel);
-    assert!(failure.fuel_used >= 5_000_000, "fuel used {}", failure.fuel_used);
+    assert!(
+        failure.fuel_used >= 5_000_000,
+        "fuel used {}",
+        failure.fuel_used
+    );
 }
 
 #[test]
 fn unbounded_memory_growth_hits_the_memory_limit() {
-    let limits = PluginLimits { memory_bytes: 16 << 20, ..PluginLimits::default() };
+    let limits = PluginLimits {
+        memory_bytes: 16 << 20,
+        ..PluginLimits::default()
+    };
     let failure = expect_failure("grow", &limits, FailureKind::Memory);
-    assert!(failure.message.contains(&(16u64 << 20).to_string()), "{}", failure.message);
-    assert!(failure.backtrace.iter().any(|f| f.contains("malloc")), "{:?}", failure.backtrace);
+    assert!(
+        failure.message.contains(&(16u64 << 20).to_string()),
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure.backtrace.iter().any(|f| f.contains("malloc")),
+        "{:?}",
+        failure.backtrace
+    );
 }
 
 #[test]
 fn deep_recursion_traps() {
     let failure = expect_failure("recurse", &PluginLimits::default(), FailureKind::Trap);
     // Named frames, with the repeated recursion folded into one line.
-    assert!(failure.backtrace.iter().any(|f| f.contains("test_hostile::recurse") && f.contains("(x")), "{:?}", failure.backtrace);
+    assert!(
+        failure
+            .backtrace
+            .iter()
+            .any(|f| f.contains("test_hostile::recurse") && f.contains("(x")),
+        "{:?}",
+        failure.backtrace
+    );
 }
 
 #[test]
 fn panic_reports_its_message_and_location() {
     let failure = expect_failure("panic", &PluginLimits::default(), FailureKind::Trap);
     let panic = failure.panic.expect("panic message");
-    assert!(panic.contains("hostile guest panicked on purpose"), "{panic}");
+    assert!(
+        panic.contains("hostile guest panicked on purpose"),
+        "{panic}"
+    );
     assert!(panic.contains("lib.rs:"), "{panic}");
-    assert!(failure.logs.iter().any(|l| l.message.contains("panicked at")));
+    assert!(
+        failure
+            .logs
+            .iter()
+            .any(|l| l.message.contains("panicked at"))
+    );
 }
 
 #[test]
 fn huge_outputs_are_invalid_output() {
-    let many = expect_failure("many-actions", &PluginLimits::default(), FailureKind::InvalidOutput);
+    let many = expect_failure(
+        "many-actions",
+        &PluginLimits::default(),
+        FailureKind::InvalidOutput,
+    );
     assert!(many.message.contains("100000 actions"), "{}", many.message);
-    let long = expect_failure("huge-tag", &PluginLimits::default(), FailureKind::InvalidOutput);
+    let long = expect_failure(
+        "huge-tag",
+        &PluginLimits::default(),
+        FailureKind::InvalidOutput,
+    );
     assert!(long.message.contains("8388608 bytes"), "{}", long.message);
 }
 
 #[test]
 fn log_flood_is_capped_and_counted() {
-    let limits = PluginLimits { log_bytes: 4096, ..PluginLimits::default() };
+    let limits = PluginLimits {
+        log_bytes: 4096,
+        ..PluginLimits::default()
+    };
     let outcome = run_hostile("log-flood", &limits).expect("logging is not a failure");
     let kept: usize = outcome.logs.iter().map(|l| l.message.len()).sum();
     assert!(kept <= 4096, "kept {kept} bytes");
-    assert!(outcome.logs_dropped > 1000, "dropped {}", outcome.logs_dropped);
+    assert!(
+        outcome.logs_dropped > 1000,
+        "dropped {}",
+        outcome.logs_dropped
+    );
     assert_next_call_succeeds();
 }
 
@@ -89,14 +156,20 @@ fn stderr_is_captured() {
 #[test]
 fn files_cannot_be_read() {
     let failure = expect_failure("open-file", &PluginLimits::default(), FailureKind::Plugin);
-    assert!(failure.message.starts_with("open failed"), "{}", failure.message);
+    assert!(
+        failure.message.starts_with("open failed"),
+        "{}",
+        failure.message
+    );
     assert!(!failure.message.contains("root:"));
 }
 
 #[test]
 fn socket_use_is_refused_at_upload() {
     match runtime().load(&guest("test_socket"), &PluginLimits::default()) {
-        Err(LoadError::ForbiddenImport(name)) => assert!(name.starts_with("wasi:sockets/"), "{name}"),
+        Err(LoadError::ForbiddenImport(name)) => {
+            assert!(name.starts_with("wasi:sockets/"), "{name}")
+        }
         other => panic!("expected a forbidden import, got {other:?}"),
     }
     assert_next_call_succeeds();
@@ -114,7 +187,9 @@ fn imports_the_host_does_not_offer_are_refused() {
 fn a_core_module_is_not_a_component() {
     let module = wat::parse_str(r#"(module (func (export "filter")))"#).expect("wat");
     match runtime().load(&module, &PluginLimits::default()) {
-        Err(LoadError::NotComponent(why)) => assert!(why.contains("core WebAssembly module"), "{why}"),
+        Err(LoadError::NotComponent(why)) => {
+            assert!(why.contains("core WebAssembly module"), "{why}")
+        }
         other => panic!("expected NotComponent, got {other:?}"),
     }
 }
@@ -137,14 +212,22 @@ fn a_corrupt_component_is_invalid() {
     let mut bytes = guest("rules");
     let len = bytes.len();
     bytes.truncate(len / 2);
-    let error = runtime().load(&bytes, &PluginLimits::default()).expect_err("truncated component");
-    assert!(matches!(error, LoadError::Invalid(_) | LoadError::Compile(_)), "{error:?}");
+    let error = runtime()
+        .load(&bytes, &PluginLimits::default())
+        .expect_err("truncated component");
+    assert!(
+        matches!(error, LoadError::Invalid(_) | LoadError::Compile(_)),
+        "{error:?}"
+    );
 }
 
 #[test]
 fn instantiation_failure_when_initial_memory_exceeds_the_limit() {
     // The SDK gives guests 2 MiB of initial memory; a 1 MiB limit refuses them before they run.
-    let limits = PluginLimits { memory_bytes: 1 << 20, ..PluginLimits::default() };
+    let limits = PluginLimits {
+        memory_bytes: 1 << 20,
+        ..PluginLimits::default()
+    };
     let failure = run_hostile("ok", &limits).expect_err("too little memory to instantiate");
     assert_eq!(failure.kind, FailureKind::Memory, "{failure:?}");
     assert_next_call_succeeds();

@@ -23,25 +23,44 @@ fn forty_mib_message_under_a_32_mib_limit() {
     let msg = forty_mib_message();
     assert!(msg.size() > 40 << 20);
     // Generous deadline: this test is about memory, and CI machines are shared.
-    let limits = PluginLimits { memory_bytes: 32 << 20, deadline_ms: 10_000, ..PluginLimits::default() };
+    let limits = PluginLimits {
+        memory_bytes: 32 << 20,
+        deadline_ms: 10_000,
+        ..PluginLimits::default()
+    };
 
     // The rules plugin checks the body with a host primitive: nothing is copied into the sandbox.
     let rules = r#"{"rules": [{"name": "needle", "when": {"field": "body", "contains": "QUARTERLY-report-7731"},
                     "then": [{"tag": "found"}]}]}"#;
-    let outcome = runtime().run_blocking(&plugin("rules"), msg.clone(), config(rules), &limits).expect("rules");
+    let outcome = runtime()
+        .run_blocking(&plugin("rules"), msg.clone(), config(rules), &limits)
+        .expect("rules");
     assert_eq!(outcome.actions, vec![Action::Tag("found".into())]);
 
     // A plugin that streams the body in chunks sees all of it and stays within its memory.
     let streamed = runtime()
-        .run_blocking(&plugin("test_hostile"), msg.clone(), config(r#"{"do": "count-text"}"#), &limits)
+        .run_blocking(
+            &plugin("test_hostile"),
+            msg.clone(),
+            config(r#"{"do": "count-text"}"#),
+            &limits,
+        )
         .expect("streaming the body");
     let expected = msg.text_body().len();
     assert!(expected > 39 << 20, "text body of {expected} bytes"); // line ends decoded to LF
-    assert_eq!(streamed.actions, vec![Action::Tag(format!("text-bytes:{expected}"))]);
+    assert_eq!(
+        streamed.actions,
+        vec![Action::Tag(format!("text-bytes:{expected}"))]
+    );
 
     // Copying the whole message into the sandbox is what the limit is for.
     let copied = runtime()
-        .run_blocking(&plugin("test_hostile"), msg, config(r#"{"do": "copy-raw"}"#), &limits)
+        .run_blocking(
+            &plugin("test_hostile"),
+            msg,
+            config(r#"{"do": "copy-raw"}"#),
+            &limits,
+        )
         .expect_err("a 40 MiB copy cannot fit in 32 MiB");
     assert_eq!(copied.kind, FailureKind::Memory, "{copied:?}");
 }

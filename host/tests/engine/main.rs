@@ -1,6 +1,9 @@
 //! Integration tests of the plugin engine: real components built from source, run by the production
 //! runtime over real mail.
 
+// Failures are inspected by value in every test.
+#![allow(clippy::result_large_err)]
+
 mod cli;
 mod concurrency;
 mod expectations;

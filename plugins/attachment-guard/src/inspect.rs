@@ -6,12 +6,53 @@ use std::fmt;
 use wasmail_plugin::Action;
 
 const BLOCKED: &[&str] = &[
-    "exe", "scr", "com", "bat", "cmd", "pif", "vbs", "vbe", "js", "jse", "wsf", "wsh", "ws", "ps1", "psm1",
-    "msi", "msp", "mst", "hta", "cpl", "jar", "lnk", "reg", "dll", "sys", "scf", "inf", "gadget", "application",
-    "iso", "img", "vhd", "vhdx", "appx", "msix", "chm", "url", "xll", "sct", "shs",
+    "exe",
+    "scr",
+    "com",
+    "bat",
+    "cmd",
+    "pif",
+    "vbs",
+    "vbe",
+    "js",
+    "jse",
+    "wsf",
+    "wsh",
+    "ws",
+    "ps1",
+    "psm1",
+    "msi",
+    "msp",
+    "mst",
+    "hta",
+    "cpl",
+    "jar",
+    "lnk",
+    "reg",
+    "dll",
+    "sys",
+    "scf",
+    "inf",
+    "gadget",
+    "application",
+    "iso",
+    "img",
+    "vhd",
+    "vhdx",
+    "appx",
+    "msix",
+    "chm",
+    "url",
+    "xll",
+    "sct",
+    "shs",
 ];
-const MACRO: &[&str] = &["docm", "dotm", "xlsm", "xltm", "xlam", "pptm", "potm", "ppam", "ppsm", "sldm"];
-const ARCHIVES: &[&str] = &["zip", "rar", "7z", "gz", "tgz", "bz2", "xz", "cab", "ace", "arj", "tar"];
+const MACRO: &[&str] = &[
+    "docm", "dotm", "xlsm", "xltm", "xlam", "pptm", "potm", "ppam", "ppsm", "sldm",
+];
+const ARCHIVES: &[&str] = &[
+    "zip", "rar", "7z", "gz", "tgz", "bz2", "xz", "cab", "ace", "arj", "tar",
+];
 const EXECUTABLE_TYPES: &[&str] = &[
     "application/x-msdownload",
     "application/x-dosexec",
@@ -65,21 +106,34 @@ impl Config {
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), String> {
         if self.actions.is_empty() {
-            return Err("actions must not be empty: the plugin would find dangers and do nothing".into());
+            return Err(
+                "actions must not be empty: the plugin would find dangers and do nothing".into(),
+            );
         }
         for ext in self.extra_extensions.iter().chain(&self.allowed_extensions) {
             if ext.is_empty() || ext.starts_with('.') || ext.contains(['/', '\\', ' ']) {
-                return Err(format!("extension {ext:?} must be given without the dot, e.g. \"exe\""));
+                return Err(format!(
+                    "extension {ext:?} must be given without the dot, e.g. \"exe\""
+                ));
             }
         }
         Ok(())
     }
 
     fn blocked(&self, ext: &str) -> bool {
-        if self.allowed_extensions.iter().any(|a| a.eq_ignore_ascii_case(ext)) {
+        if self
+            .allowed_extensions
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(ext))
+        {
             return false;
         }
-        BLOCKED.contains(&ext) || MACRO.contains(&ext) || self.extra_extensions.iter().any(|e| e.eq_ignore_ascii_case(ext))
+        BLOCKED.contains(&ext)
+            || MACRO.contains(&ext)
+            || self
+                .extra_extensions
+                .iter()
+                .any(|e| e.eq_ignore_ascii_case(ext))
     }
 }
 
@@ -99,7 +153,10 @@ impl fmt::Display for Finding {
 }
 
 fn finding(name: &str, reason: impl Into<String>) -> Finding {
-    Finding { name: name.to_string(), reason: reason.into() }
+    Finding {
+        name: name.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// The extension as the operating system would see it: after the last dot, trailing dots and spaces
@@ -115,24 +172,40 @@ fn extension(name: &str) -> Option<String> {
 pub fn inspect_name(name: &str, content_type: &str, config: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
     // U+202E (right-to-left override) and friends make "invoice<U+202E>fdp.exe" display as "invoiceexe.pdf".
-    if name.chars().any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')) {
-        out.push(finding(name, "name contains a bidirectional override character that disguises its extension"));
+    if name
+        .chars()
+        .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    {
+        out.push(finding(
+            name,
+            "name contains a bidirectional override character that disguises its extension",
+        ));
     }
-    if let Some(ext) = extension(name) {
-        if config.blocked(&ext) {
-            let hidden = name.trim_end_matches(['.', ' ']).rsplit_once('.').and_then(|(stem, _)| extension(stem));
-            let reason = if MACRO.contains(&ext.as_str()) {
-                format!("macro-enabled Office file (.{ext})")
-            } else if let Some(decoy) = hidden {
-                format!("blocked extension .{ext} hidden behind .{decoy}")
-            } else {
-                format!("blocked extension .{ext}")
-            };
-            out.push(finding(name, reason));
-        }
+    if let Some(ext) = extension(name)
+        && config.blocked(&ext)
+    {
+        let hidden = name
+            .trim_end_matches(['.', ' '])
+            .rsplit_once('.')
+            .and_then(|(stem, _)| extension(stem));
+        let reason = if MACRO.contains(&ext.as_str()) {
+            format!("macro-enabled Office file (.{ext})")
+        } else if let Some(decoy) = hidden {
+            format!("blocked extension .{ext} hidden behind .{decoy}")
+        } else {
+            format!("blocked extension .{ext}")
+        };
+        out.push(finding(name, reason));
     }
     let ct = content_type.to_ascii_lowercase();
-    if EXECUTABLE_TYPES.contains(&ct.as_str()) && !extension(name).is_some_and(|e| config.allowed_extensions.iter().any(|a| a.eq_ignore_ascii_case(&e))) {
+    if EXECUTABLE_TYPES.contains(&ct.as_str())
+        && !extension(name).is_some_and(|e| {
+            config
+                .allowed_extensions
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&e))
+        })
+    {
         out.push(finding(name, format!("executable content type {ct}")));
     } else if ct.contains("macroenabled") {
         out.push(finding(name, format!("macro-enabled content type {ct}")));
@@ -151,7 +224,10 @@ pub fn inspect_content(
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     if head.starts_with(b"MZ") && !extension(name).is_some_and(|e| config.blocked(&e)) {
-        out.push(finding(name, "Windows executable content (MZ signature) under a harmless name"));
+        out.push(finding(
+            name,
+            "Windows executable content (MZ signature) under a harmless name",
+        ));
     }
     let is_zip = head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06");
     if is_zip && config.inspect_archives && size > 0 {
@@ -160,14 +236,23 @@ pub fn inspect_content(
                 for entry in &entries {
                     if let Some(ext) = extension(entry) {
                         if config.blocked(&ext) {
-                            out.push(finding(name, format!("archive holds {entry:?} (blocked extension .{ext})")));
+                            out.push(finding(
+                                name,
+                                format!("archive holds {entry:?} (blocked extension .{ext})"),
+                            ));
                         } else if config.block_nested_archives && ARCHIVES.contains(&ext.as_str()) {
-                            out.push(finding(name, format!("archive holds another archive {entry:?}")));
+                            out.push(finding(
+                                name,
+                                format!("archive holds another archive {entry:?}"),
+                            ));
                         }
                     }
                 }
                 if encrypted && config.block_encrypted_archives && out.is_empty() {
-                    out.push(finding(name, "encrypted archive: its contents cannot be inspected"));
+                    out.push(finding(
+                        name,
+                        "encrypted archive: its contents cannot be inspected",
+                    ));
                 }
             }
             None => {
@@ -186,49 +271,134 @@ mod tests {
     use crate::zip::tests::zip_with;
 
     fn names(name: &str) -> Vec<String> {
-        inspect_name(name, "application/octet-stream", &Config::default()).into_iter().map(|f| f.reason).collect()
+        inspect_name(name, "application/octet-stream", &Config::default())
+            .into_iter()
+            .map(|f| f.reason)
+            .collect()
     }
 
     #[test]
     fn names_and_disguises() {
         assert_eq!(names("setup.exe"), ["blocked extension .exe"]);
-        assert_eq!(names("invoice.pdf.exe"), ["blocked extension .exe hidden behind .pdf"]);
-        assert_eq!(names("invoice.pdf     .exe. "), ["blocked extension .exe hidden behind .pdf"]);
+        assert_eq!(
+            names("invoice.pdf.exe"),
+            ["blocked extension .exe hidden behind .pdf"]
+        );
+        assert_eq!(
+            names("invoice.pdf     .exe. "),
+            ["blocked extension .exe hidden behind .pdf"]
+        );
         assert_eq!(names("Budget.XLSM"), ["macro-enabled Office file (.xlsm)"]);
         assert_eq!(names("invoice\u{202E}fdp.scr").len(), 2);
         assert!(names("report.pdf").is_empty());
         assert!(names("no-extension").is_empty());
-        let allow_js = Config { allowed_extensions: vec!["JS".into()], ..Config::default() };
+        let allow_js = Config {
+            allowed_extensions: vec!["JS".into()],
+            ..Config::default()
+        };
         assert!(inspect_name("app.js", "application/javascript", &allow_js).is_empty());
-        let block_pdf = Config { extra_extensions: vec!["pdf".into()], ..Config::default() };
-        assert_eq!(inspect_name("a.pdf", "application/pdf", &block_pdf).len(), 1);
-        assert_eq!(inspect_name("x.bin", "application/x-msdownload", &Config::default()).len(), 1);
+        let block_pdf = Config {
+            extra_extensions: vec!["pdf".into()],
+            ..Config::default()
+        };
+        assert_eq!(
+            inspect_name("a.pdf", "application/pdf", &block_pdf).len(),
+            1
+        );
+        assert_eq!(
+            inspect_name("x.bin", "application/x-msdownload", &Config::default()).len(),
+            1
+        );
     }
 
     #[test]
     fn content() {
         let config = Config::default();
-        assert_eq!(inspect_content("photo.jpg", b"MZ\x90\x00", 100, Vec::new, &config).len(), 1);
+        assert_eq!(
+            inspect_content("photo.jpg", b"MZ\x90\x00", 100, Vec::new, &config).len(),
+            1
+        );
         // An .exe is already reported by name; the signature adds nothing.
         assert!(inspect_content("setup.exe", b"MZ\x90\x00", 100, Vec::new, &config).is_empty());
         let zip = zip_with(&[("docs/readme.txt", false), ("docs/invoice.pdf.js", false)]);
-        let found = inspect_content("docs.zip", &zip[..4], zip.len() as u64, || zip.clone(), &config);
+        let found = inspect_content(
+            "docs.zip",
+            &zip[..4],
+            zip.len() as u64,
+            || zip.clone(),
+            &config,
+        );
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].reason.contains("invoice.pdf.js"));
         let clean = zip_with(&[("a.txt", false)]);
-        assert!(inspect_content("a.zip", &clean[..4], clean.len() as u64, || clean.clone(), &config).is_empty());
+        assert!(
+            inspect_content(
+                "a.zip",
+                &clean[..4],
+                clean.len() as u64,
+                || clean.clone(),
+                &config
+            )
+            .is_empty()
+        );
         let locked = zip_with(&[("a.txt", true)]);
-        assert_eq!(inspect_content("a.zip", &locked[..4], locked.len() as u64, || locked.clone(), &config).len(), 1);
+        assert_eq!(
+            inspect_content(
+                "a.zip",
+                &locked[..4],
+                locked.len() as u64,
+                || locked.clone(),
+                &config
+            )
+            .len(),
+            1
+        );
         let nested = zip_with(&[("inner.zip", false)]);
-        let strict = Config { block_nested_archives: true, ..Config::default() };
-        assert_eq!(inspect_content("a.zip", &nested[..4], nested.len() as u64, || nested.clone(), &strict).len(), 1);
-        assert!(inspect_content("a.zip", &nested[..4], nested.len() as u64, || nested.clone(), &config).is_empty());
+        let strict = Config {
+            block_nested_archives: true,
+            ..Config::default()
+        };
+        assert_eq!(
+            inspect_content(
+                "a.zip",
+                &nested[..4],
+                nested.len() as u64,
+                || nested.clone(),
+                &strict
+            )
+            .len(),
+            1
+        );
+        assert!(
+            inspect_content(
+                "a.zip",
+                &nested[..4],
+                nested.len() as u64,
+                || nested.clone(),
+                &config
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn config_validation() {
-        assert!(Config { actions: vec![], ..Config::default() }.validate().is_err());
-        assert!(Config { extra_extensions: vec![".exe".into()], ..Config::default() }.validate().is_err());
+        assert!(
+            Config {
+                actions: vec![],
+                ..Config::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Config {
+                extra_extensions: vec![".exe".into()],
+                ..Config::default()
+            }
+            .validate()
+            .is_err()
+        );
         assert!(serde_json::from_str::<Config>(r#"{"action": []}"#).is_err());
     }
 }

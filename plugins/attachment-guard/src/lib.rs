@@ -26,7 +26,7 @@
 mod inspect;
 mod zip;
 
-pub use inspect::{Config, Finding, inspect_name, inspect_content};
+pub use inspect::{Config, Finding, inspect_content, inspect_name};
 pub use zip::zip_entry_names;
 
 #[cfg(target_arch = "wasm32")]
@@ -48,11 +48,21 @@ mod component {
             let head = message.attachment_bytes(attachment.index, 0, 4);
             let tail_at = attachment.size.saturating_sub(TAIL);
             let tail = || message.attachment_bytes(attachment.index, tail_at, TAIL);
-            findings.extend(inspect_content(&name, &head, attachment.size, tail, &config));
+            findings.extend(inspect_content(
+                &name,
+                &head,
+                attachment.size,
+                tail,
+                &config,
+            ));
         }
         for finding in &findings {
             wasmail_plugin::log::warn(&finding.to_string());
         }
-        if findings.is_empty() { Ok(vec![]) } else { Ok(config.actions.clone()) }
+        if findings.is_empty() {
+            Ok(vec![])
+        } else {
+            Ok(config.actions.clone())
+        }
     }
 }

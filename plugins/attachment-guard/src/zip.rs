@@ -78,7 +78,10 @@ pub(crate) mod tests {
     #[test]
     fn lists_names() {
         let zip = zip_with(&[("a.txt", false), ("b/c.exe", true)]);
-        assert_eq!(zip_entry_names(&zip), Some((vec!["a.txt".to_string(), "b/c.exe".to_string()], true)));
+        assert_eq!(
+            zip_entry_names(&zip),
+            Some((vec!["a.txt".to_string(), "b/c.exe".to_string()], true))
+        );
         // Only the tail is needed.
         assert_eq!(zip_entry_names(&zip[20..]).map(|(n, _)| n.len()), Some(2));
         assert_eq!(zip_entry_names(b"PK\x03\x04garbage"), None);

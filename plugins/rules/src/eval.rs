@@ -22,7 +22,8 @@ impl Rules {
     pub fn evaluate(&self, probe: &impl Probe) -> Result<Vec<Action>, String> {
         let mut actions = Vec::new();
         for rule in &self.rules {
-            let matched = holds(&rule.when, probe).map_err(|e| format!("rule {}: {e}", rule.name))?;
+            let matched =
+                holds(&rule.when, probe).map_err(|e| format!("rule {}: {e}", rule.name))?;
             if matched {
                 actions.extend(rule.then.iter().cloned());
                 if rule.stop {
@@ -84,13 +85,18 @@ mod tests {
 
     impl Probe for Subject {
         fn contains(&self, field: &Field, needle: &str) -> bool {
-            matches!(field, Field::Subject) && self.0.to_lowercase().contains(&needle.to_lowercase())
+            matches!(field, Field::Subject)
+                && self.0.to_lowercase().contains(&needle.to_lowercase())
         }
         fn equals(&self, field: &Field, value: &str) -> bool {
             matches!(field, Field::Subject) && self.0.eq_ignore_ascii_case(value)
         }
         fn matches(&self, _: &Field, pattern: &str) -> Result<bool, String> {
-            if pattern == "(" { Err("invalid pattern".into()) } else { Ok(false) }
+            if pattern == "(" {
+                Err("invalid pattern".into())
+            } else {
+                Ok(false)
+            }
         }
         fn has_header(&self, name: &str) -> bool {
             name == "Subject"
@@ -98,7 +104,9 @@ mod tests {
     }
 
     fn run(config: &str, subject: &'static str) -> Result<Vec<Action>, String> {
-        Rules::parse(config).expect("valid config").evaluate(&Subject(subject))
+        Rules::parse(config)
+            .expect("valid config")
+            .evaluate(&Subject(subject))
     }
 
     #[test]
@@ -108,14 +116,23 @@ mod tests {
              "then": [{"tag": "a"}]},
             {"name": "b", "when": {"any": [{"field": "subject", "equals": ["nope", "X Z"]}]}, "then": [{"tag": "b"}], "stop": true},
             {"name": "c", "when": {"header": "Subject", "exists": true}, "then": [{"tag": "c"}]}]}"#;
-        assert_eq!(run(config, "x z").expect("ok"), vec![Action::Tag("a".into()), Action::Tag("b".into())]);
-        assert_eq!(run(config, "x y").expect("ok"), vec![Action::Tag("c".into())]);
+        assert_eq!(
+            run(config, "x z").expect("ok"),
+            vec![Action::Tag("a".into()), Action::Tag("b".into())]
+        );
+        assert_eq!(
+            run(config, "x y").expect("ok"),
+            vec![Action::Tag("c".into())]
+        );
         assert_eq!(run(config, "q").expect("ok"), vec![Action::Tag("c".into())]);
     }
 
     #[test]
     fn a_bad_pattern_is_an_error_naming_the_rule() {
         let config = r#"{"rules": [{"name": "re", "when": {"field": "subject", "matches": "("}, "then": ["keep"]}]}"#;
-        assert_eq!(run(config, "x"), Err("rule re: invalid pattern".to_string()));
+        assert_eq!(
+            run(config, "x"),
+            Err("rule re: invalid pattern".to_string())
+        );
     }
 }

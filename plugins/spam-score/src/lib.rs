@@ -42,8 +42,14 @@ mod component {
 
     fn signals(message: &Message, config: &Config) -> Signals {
         let from = message.from();
-        let from_address = from.first().and_then(|a| a.address.clone()).unwrap_or_default();
-        let from_name = from.first().and_then(|a| a.name.clone()).unwrap_or_default();
+        let from_address = from
+            .first()
+            .and_then(|a| a.address.clone())
+            .unwrap_or_default();
+        let from_name = from
+            .first()
+            .and_then(|a| a.name.clone())
+            .unwrap_or_default();
         let phrases = config
             .all_phrases()
             .filter(|p| message.contains(&Field::Body, p))
@@ -58,7 +64,11 @@ mod component {
             subject: message.subject().unwrap_or_default(),
             from_address,
             from_name,
-            reply_to: message.reply_to().into_iter().filter_map(|a| a.address).collect(),
+            reply_to: message
+                .reply_to()
+                .into_iter()
+                .filter_map(|a| a.address)
+                .collect(),
             recipients: message.to().len() + message.cc().len(),
             text_len: message.text_body_len(),
             html: message.html_chunks().take(16).collect(),
@@ -72,7 +82,11 @@ mod component {
         let config: Config = wasmail_plugin::config::parse::<Option<Config>>()?.unwrap_or_default();
         config.validate().map_err(Error::new)?;
         let card = score(&signals(message, &config));
-        wasmail_plugin::log::info(&format!("score {:.1}: {}", card.total, card.reasons.join("; ")));
+        wasmail_plugin::log::info(&format!(
+            "score {:.1}: {}",
+            card.total,
+            card.reasons.join("; ")
+        ));
         Ok(card.actions(&config))
     }
 }

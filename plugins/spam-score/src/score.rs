@@ -55,7 +55,16 @@ const PHRASES: &[&str] = &[
     "within 24 hours",
 ];
 
-const SHORTENERS: &[&str] = &["bit.ly/", "tinyurl.com/", "goo.gl/", "t.co/", "ow.ly/", "is.gd/", "buff.ly/", "cutt.ly/"];
+const SHORTENERS: &[&str] = &[
+    "bit.ly/",
+    "tinyurl.com/",
+    "goo.gl/",
+    "t.co/",
+    "ow.ly/",
+    "is.gd/",
+    "buff.ly/",
+    "cutt.ly/",
+];
 
 impl Config {
     /// Checks the values serde cannot.
@@ -74,7 +83,10 @@ impl Config {
 
     /// Built-in phrases, then the configured ones.
     pub fn all_phrases(&self) -> impl Iterator<Item = &str> {
-        PHRASES.iter().copied().chain(self.phrases.iter().map(String::as_str))
+        PHRASES
+            .iter()
+            .copied()
+            .chain(self.phrases.iter().map(String::as_str))
     }
 }
 
@@ -128,7 +140,9 @@ impl Scorecard {
 }
 
 fn domain(address: &str) -> Option<String> {
-    address.rsplit_once('@').map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase())
+    address
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase())
 }
 
 /// Every verdict `method=result` in Authentication-Results values, lower case.
@@ -142,7 +156,10 @@ fn verdicts(values: &[String], method: &str) -> Vec<String> {
             let at = from + pos;
             let boundary = at == 0 || !lower.as_bytes()[at - 1].is_ascii_alphanumeric();
             let rest = &lower[at + key.len()..];
-            let verdict: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+            let verdict: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
             if boundary && !verdict.is_empty() {
                 found.push(verdict);
             }
@@ -166,7 +183,9 @@ fn html_links(html: &str) -> Vec<(String, String)> {
             Some(b'\'') => (at + 1, '\''),
             _ => (at, ' '),
         };
-        let Some(len) = lower[start..].find([end_char, '>']) else { break };
+        let Some(len) = lower[start..].find([end_char, '>']) else {
+            break;
+        };
         let target = &lower[start..start + len];
         let text = lower[start + len..]
             .split_once('>')
@@ -178,7 +197,9 @@ fn html_links(html: &str) -> Vec<(String, String)> {
 }
 
 fn url_host(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"))?;
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
     let host = rest.split(['/', '?', '#', ':']).next()?;
     (!host.is_empty()).then_some(host)
 }
@@ -189,8 +210,15 @@ fn is_ip(host: &str) -> bool {
 
 /// Scores the signals.
 pub fn score(s: &Signals) -> ScorecardWithTrust {
-    let mut card = Scorecard { total: 0.0, reasons: Vec::new() };
-    for (method, fail, soft, pass) in [("spf", 3.0, 1.5, -1.0), ("dkim", 3.0, 0.0, -1.0), ("dmarc", 4.0, 0.0, -1.5)] {
+    let mut card = Scorecard {
+        total: 0.0,
+        reasons: Vec::new(),
+    };
+    for (method, fail, soft, pass) in [
+        ("spf", 3.0, 1.5, -1.0),
+        ("dkim", 3.0, 0.0, -1.0),
+        ("dmarc", 4.0, 0.0, -1.5),
+    ] {
         let found = verdicts(&s.authentication_results, method);
         if found.iter().any(|v| v == "fail" || v == "permerror") {
             card.add(fail, format!("{method}=fail"));
@@ -200,7 +228,10 @@ pub fn score(s: &Signals) -> ScorecardWithTrust {
             card.add(pass, format!("{method}=pass"));
         }
     }
-    if s.spam_flag.as_deref().is_some_and(|f| f.trim().eq_ignore_ascii_case("yes")) {
+    if s.spam_flag
+        .as_deref()
+        .is_some_and(|f| f.trim().eq_ignore_ascii_case("yes"))
+    {
         card.add(5.0, "X-Spam-Flag: YES");
     }
     if !s.has_message_id {
@@ -208,7 +239,9 @@ pub fn score(s: &Signals) -> ScorecardWithTrust {
     }
     match s.date {
         None => card.add(1.5, "no valid Date"),
-        Some(d) if s.now_seconds > 0 && d > s.now_seconds + 86_400 => card.add(1.0, "Date in the future"),
+        Some(d) if s.now_seconds > 0 && d > s.now_seconds + 86_400 => {
+            card.add(1.0, "Date in the future")
+        }
         Some(_) => {}
     }
     let letters: Vec<char> = s.subject.chars().filter(|c| c.is_alphabetic()).collect();
@@ -226,31 +259,52 @@ pub fn score(s: &Signals) -> ScorecardWithTrust {
         card.add(1.0, format!("{} recipients in To and Cc", s.recipients));
     }
     let from_domain = domain(&s.from_address);
-    if let (Some(shown), Some(real)) = (domain(&s.from_name), &from_domain) {
-        if s.from_name.contains('@') && &shown != real {
-            card.add(2.0, format!("display name shows {shown}, sender is {real}"));
-        }
+    if let (Some(shown), Some(real)) = (domain(&s.from_name), &from_domain)
+        && s.from_name.contains('@')
+        && &shown != real
+    {
+        card.add(2.0, format!("display name shows {shown}, sender is {real}"));
     }
-    if let Some(real) = &from_domain {
-        if s.reply_to.iter().filter_map(|r| domain(r)).any(|d| &d != real) {
-            card.add(1.0, "Reply-To in another domain");
-        }
+    if let Some(real) = &from_domain
+        && s.reply_to.iter().filter_map(|r| domain(r)).any(|d| &d != real)
+    {
+        card.add(1.0, "Reply-To in another domain");
     }
     let links = html_links(&s.html);
-    let text_urls: Vec<&str> = s.text.split_whitespace().filter(|w| w.starts_with("http")).collect();
-    let hosts: Vec<&str> = links.iter().map(|(t, _)| t.as_str()).chain(text_urls.iter().copied()).filter_map(url_host).collect();
+    let text_urls: Vec<&str> = s
+        .text
+        .split_whitespace()
+        .filter(|w| w.starts_with("http"))
+        .collect();
+    let hosts: Vec<&str> = links
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .chain(text_urls.iter().copied())
+        .filter_map(url_host)
+        .collect();
     if hosts.iter().any(|h| is_ip(h)) {
         card.add(2.5, "link to a bare IP address");
     }
-    let deceptive = links.iter().any(|(target, text)| match (url_host(target), url_host(text.split_whitespace().next().unwrap_or(""))) {
-        (Some(real), Some(shown)) => !real.ends_with(shown) && !shown.ends_with(real),
-        _ => false,
+    let deceptive = links.iter().any(|(target, text)| {
+        match (
+            url_host(target),
+            url_host(text.split_whitespace().next().unwrap_or("")),
+        ) {
+            (Some(real), Some(shown)) => !real.ends_with(shown) && !shown.ends_with(real),
+            _ => false,
+        }
     });
     if deceptive {
         card.add(3.0, "link text shows another domain than its target");
     }
-    let all_links = links.iter().map(|(t, _)| t.as_str()).chain(text_urls.iter().copied());
-    if all_links.into_iter().any(|l| SHORTENERS.iter().any(|s| l.contains(s))) {
+    let all_links = links
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .chain(text_urls.iter().copied());
+    if all_links
+        .into_iter()
+        .any(|l| SHORTENERS.iter().any(|s| l.contains(s)))
+    {
         card.add(1.0, "URL shortener");
     }
     if s.text_len == 0 && !s.html.is_empty() {
@@ -282,13 +336,18 @@ impl ScorecardWithTrust {
     /// The actions under `config`: a score tag, and above the threshold (unless the sender's domain
     /// is trusted) a move and a flag.
     pub fn actions(&self, config: &Config) -> Vec<Action> {
-        let trusted = self
-            .from_domain
-            .as_deref()
-            .is_some_and(|d| config.trusted_domains.iter().any(|t| t.eq_ignore_ascii_case(d)));
+        let trusted = self.from_domain.as_deref().is_some_and(|d| {
+            config
+                .trusted_domains
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(d))
+        });
         let mut actions = Vec::new();
         if !config.tag_prefix.is_empty() {
-            actions.push(Action::Tag(format!("{}{:.1}", config.tag_prefix, self.card.total)));
+            actions.push(Action::Tag(format!(
+                "{}{:.1}",
+                config.tag_prefix, self.card.total
+            )));
         }
         if self.card.total >= config.threshold && !trusted {
             actions.push(Action::MoveTo(config.folder.clone()));
@@ -322,13 +381,18 @@ mod tests {
     fn clean_mail_scores_low_and_stays() {
         let card = score(&clean());
         assert_eq!(card.total, 0.0);
-        assert_eq!(card.actions(&Config::default()), vec![Action::Tag("spam-score:0.0".into())]);
+        assert_eq!(
+            card.actions(&Config::default()),
+            vec![Action::Tag("spam-score:0.0".into())]
+        );
     }
 
     #[test]
     fn failures_add_up_and_move() {
         let s = Signals {
-            authentication_results: vec!["mx.example; spf=fail smtp.mailfrom=x; dkim=none; dmarc=fail".into()],
+            authentication_results: vec![
+                "mx.example; spf=fail smtp.mailfrom=x; dkim=none; dmarc=fail".into(),
+            ],
             subject: "YOU HAVE WON!!!".into(),
             has_message_id: false,
             ..clean()
@@ -337,14 +401,26 @@ mod tests {
         // spf 3 + dmarc 4 + shouting 2 + !!! 1 + no id 1.5
         assert_eq!(card.total, 11.5, "{:?}", card.reasons);
         let actions = card.actions(&Config::default());
-        assert_eq!(actions[1..], [Action::MoveTo("Junk".into()), Action::AddFlag("$Junk".into())]);
-        let trusting = Config { trusted_domains: vec!["EXAMPLE.com".into()], ..Config::default() };
+        assert_eq!(
+            actions[1..],
+            [
+                Action::MoveTo("Junk".into()),
+                Action::AddFlag("$Junk".into())
+            ]
+        );
+        let trusting = Config {
+            trusted_domains: vec!["EXAMPLE.com".into()],
+            ..Config::default()
+        };
         assert_eq!(card.actions(&trusting).len(), 1);
     }
 
     #[test]
     fn passes_subtract_and_verdicts_need_a_boundary() {
-        let s = Signals { authentication_results: vec!["x; spf=pass; dkim=pass; dmarc=pass; xspf=fail".into()], ..clean() };
+        let s = Signals {
+            authentication_results: vec!["x; spf=pass; dkim=pass; dmarc=pass; xspf=fail".into()],
+            ..clean()
+        };
         assert_eq!(score(&s).total, -3.5);
     }
 
@@ -358,28 +434,56 @@ mod tests {
         let card = score(&s);
         // ip 2.5 + deceptive 3 + shortener 1 + html only 0.5
         assert_eq!(card.total, 7.0, "{:?}", card.reasons);
-        let honest = Signals { html: r#"<a href="https://www.example.com/a">https://example.com</a>"#.into(), ..clean() };
+        let honest = Signals {
+            html: r#"<a href="https://www.example.com/a">https://example.com</a>"#.into(),
+            ..clean()
+        };
         assert_eq!(score(&honest).total, 0.0);
     }
 
     #[test]
     fn bulk_shapes() {
-        let s = Signals { subject: "4000     Your Vacation     35001".into(), recipients: 9, ..clean() };
+        let s = Signals {
+            subject: "4000     Your Vacation     35001".into(),
+            recipients: 9,
+            ..clean()
+        };
         assert_eq!(score(&s).total, 2.5, "{:?}", score(&s).reasons);
-        let few = Signals { recipients: 7, ..clean() };
+        let few = Signals {
+            recipients: 7,
+            ..clean()
+        };
         assert_eq!(score(&few).total, 0.0);
     }
 
     #[test]
     fn display_name_spoofing() {
-        let s = Signals { from_name: "support@bank.example".into(), from_address: "x@evil.example".into(), ..clean() };
+        let s = Signals {
+            from_name: "support@bank.example".into(),
+            from_address: "x@evil.example".into(),
+            ..clean()
+        };
         assert_eq!(score(&s).total, 2.0);
     }
 
     #[test]
     fn config_is_validated() {
-        assert!(Config { threshold: f64::NAN, ..Config::default() }.validate().is_err());
-        assert!(Config { folder: " ".into(), ..Config::default() }.validate().is_err());
+        assert!(
+            Config {
+                threshold: f64::NAN,
+                ..Config::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Config {
+                folder: " ".into(),
+                ..Config::default()
+            }
+            .validate()
+            .is_err()
+        );
         assert!(serde_json::from_str::<Config>(r#"{"treshold": 3}"#).is_err());
     }
 }

@@ -11,13 +11,19 @@ use syn::{ItemFn, parse_macro_input};
 #[proc_macro_attribute]
 pub fn filter(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !attr.is_empty() {
-        return syn::Error::new(proc_macro2::Span::call_site(), "#[filter] takes no arguments")
-            .to_compile_error()
-            .into();
+        return syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "#[filter] takes no arguments",
+        )
+        .to_compile_error()
+        .into();
     }
     let func = parse_macro_input!(item as ItemFn);
     let name = &func.sig.ident;
-    if func.sig.inputs.len() != 1 || func.sig.asyncness.is_some() || !func.sig.generics.params.is_empty() {
+    if func.sig.inputs.len() != 1
+        || func.sig.asyncness.is_some()
+        || !func.sig.generics.params.is_empty()
+    {
         return syn::Error::new_spanned(
             &func.sig,
             "#[filter] expects `fn name(message: &Message) -> Result<Vec<Action>, Error>`",

@@ -27,7 +27,9 @@ impl Error {
     /// assert_eq!(error.message(), "threshold must be positive");
     /// ```
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self {
+            message: message.into(),
+        }
     }
 
     /// The message.

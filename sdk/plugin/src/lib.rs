@@ -127,7 +127,9 @@ pub mod __private {
         let message = crate::Message::from_handle(handle);
         match user(&message) {
             Ok(actions) => Ok(actions.into_iter().map(WitAction::from).collect()),
-            Err(error) => Err(WitPluginError { message: error.to_string() }),
+            Err(error) => Err(WitPluginError {
+                message: error.to_string(),
+            }),
         }
     }
 

@@ -203,7 +203,11 @@ impl<'a> Message<'a> {
     /// # }
     /// ```
     pub fn text_chunks(&self) -> TextChunks<'_> {
-        TextChunks { handle: self.handle, offset: 0, html: false }
+        TextChunks {
+            handle: self.handle,
+            offset: 0,
+            html: false,
+        }
     }
 
     /// Length in bytes of the text body.
@@ -236,7 +240,11 @@ impl<'a> Message<'a> {
     /// # }
     /// ```
     pub fn html_chunks(&self) -> TextChunks<'_> {
-        TextChunks { handle: self.handle, offset: 0, html: true }
+        TextChunks {
+            handle: self.handle,
+            offset: 0,
+            html: true,
+        }
     }
 
     /// Length in bytes of the HTML body.
@@ -271,7 +279,9 @@ impl<'a> Message<'a> {
     /// # }
     /// ```
     pub fn attachment_bytes(&self, index: u32, offset: u64, len: u64) -> Vec<u8> {
-        read_ranges(offset, len, |at, max| self.handle.attachment_bytes(index, at, max))
+        read_ranges(offset, len, |at, max| {
+            self.handle.attachment_bytes(index, at, max)
+        })
     }
 
     /// Up to `len` bytes of the raw message (byte-exact RFC 5322) from `offset`.
@@ -353,7 +363,9 @@ impl<'a> Message<'a> {
     /// # Ok(()) }
     /// ```
     pub fn matches(&self, field: &Field, pattern: &str) -> Result<bool, crate::Error> {
-        self.handle.matches(field, pattern).map_err(crate::Error::new)
+        self.handle
+            .matches(field, pattern)
+            .map_err(crate::Error::new)
     }
 }
 

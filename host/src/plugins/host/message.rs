@@ -21,7 +21,12 @@ impl StoreState {
 }
 
 fn addresses(list: Vec<Address>) -> Vec<WitAddress> {
-    list.into_iter().map(|a| WitAddress { name: a.name, address: a.address }).collect()
+    list.into_iter()
+        .map(|a| WitAddress {
+            name: a.name,
+            address: a.address,
+        })
+        .collect()
 }
 
 fn field(field: WitField) -> Field {
@@ -46,7 +51,9 @@ fn text_chunk(text: &str, offset: u64, max_len: u32) -> String {
     while !text.is_char_boundary(start) {
         start += 1;
     }
-    let mut end = start.saturating_add(u64::from(max_len).min(CHUNK_MAX) as usize).min(len);
+    let mut end = start
+        .saturating_add(u64::from(max_len).min(CHUNK_MAX) as usize)
+        .min(len);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
@@ -54,17 +61,29 @@ fn text_chunk(text: &str, offset: u64, max_len: u32) -> String {
 }
 
 fn byte_chunk(bytes: &[u8], offset: u64, max_len: u32) -> Vec<u8> {
-    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
-    let end = start.saturating_add(u64::from(max_len).min(CHUNK_MAX) as usize).min(bytes.len());
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    let end = start
+        .saturating_add(u64::from(max_len).min(CHUNK_MAX) as usize)
+        .min(bytes.len());
     bytes[start..end].to_vec()
 }
 
 impl HostMessage for StoreState {
-    fn header(&mut self, m: Resource<MessageResource>, name: String) -> wasmtime::Result<Option<String>> {
+    fn header(
+        &mut self,
+        m: Resource<MessageResource>,
+        name: String,
+    ) -> wasmtime::Result<Option<String>> {
         Ok(self.msg(&m)?.header(&name))
     }
 
-    fn header_all(&mut self, m: Resource<MessageResource>, name: String) -> wasmtime::Result<Vec<String>> {
+    fn header_all(
+        &mut self,
+        m: Resource<MessageResource>,
+        name: String,
+    ) -> wasmtime::Result<Vec<String>> {
         Ok(self.msg(&m)?.header_all(&name))
     }
 
@@ -108,7 +127,12 @@ impl HostMessage for StoreState {
         Ok(self.msg(&m)?.text_body().len() as u64)
     }
 
-    fn text_body(&mut self, m: Resource<MessageResource>, offset: u64, max_len: u32) -> wasmtime::Result<String> {
+    fn text_body(
+        &mut self,
+        m: Resource<MessageResource>,
+        offset: u64,
+        max_len: u32,
+    ) -> wasmtime::Result<String> {
         Ok(text_chunk(self.msg(&m)?.text_body(), offset, max_len))
     }
 
@@ -116,16 +140,29 @@ impl HostMessage for StoreState {
         Ok(self.msg(&m)?.html_body().len() as u64)
     }
 
-    fn html_body(&mut self, m: Resource<MessageResource>, offset: u64, max_len: u32) -> wasmtime::Result<String> {
+    fn html_body(
+        &mut self,
+        m: Resource<MessageResource>,
+        offset: u64,
+        max_len: u32,
+    ) -> wasmtime::Result<String> {
         Ok(text_chunk(self.msg(&m)?.html_body(), offset, max_len))
     }
 
-    fn attachments(&mut self, m: Resource<MessageResource>) -> wasmtime::Result<Vec<WitAttachment>> {
+    fn attachments(
+        &mut self,
+        m: Resource<MessageResource>,
+    ) -> wasmtime::Result<Vec<WitAttachment>> {
         Ok(self
             .msg(&m)?
             .attachments()
             .into_iter()
-            .map(|a| WitAttachment { index: a.index, filename: a.filename, content_type: a.content_type, size: a.size })
+            .map(|a| WitAttachment {
+                index: a.index,
+                filename: a.filename,
+                content_type: a.content_type,
+                size: a.size,
+            })
             .collect())
     }
 
@@ -137,10 +174,18 @@ impl HostMessage for StoreState {
         max_len: u32,
     ) -> wasmtime::Result<Vec<u8>> {
         let msg = self.msg(&m)?;
-        Ok(msg.attachment_content(index).map(|bytes| byte_chunk(bytes, offset, max_len)).unwrap_or_default())
+        Ok(msg
+            .attachment_content(index)
+            .map(|bytes| byte_chunk(bytes, offset, max_len))
+            .unwrap_or_default())
     }
 
-    fn raw(&mut self, m: Resource<MessageResource>, offset: u64, max_len: u32) -> wasmtime::Result<Vec<u8>> {
+    fn raw(
+        &mut self,
+        m: Resource<MessageResource>,
+        offset: u64,
+        max_len: u32,
+    ) -> wasmtime::Result<Vec<u8>> {
         Ok(byte_chunk(self.msg(&m)?.raw(), offset, max_len))
     }
 
@@ -156,11 +201,21 @@ impl HostMessage for StoreState {
         Ok(self.msg(&m)?.envelope().tags.clone())
     }
 
-    fn contains(&mut self, m: Resource<MessageResource>, f: WitField, needle: String) -> wasmtime::Result<bool> {
+    fn contains(
+        &mut self,
+        m: Resource<MessageResource>,
+        f: WitField,
+        needle: String,
+    ) -> wasmtime::Result<bool> {
         Ok(self.msg(&m)?.field_contains(&field(f), &needle))
     }
 
-    fn equals(&mut self, m: Resource<MessageResource>, f: WitField, value: String) -> wasmtime::Result<bool> {
+    fn equals(
+        &mut self,
+        m: Resource<MessageResource>,
+        f: WitField,
+        value: String,
+    ) -> wasmtime::Result<bool> {
         Ok(self.msg(&m)?.field_equals(&field(f), &value))
     }
 
@@ -170,7 +225,10 @@ impl HostMessage for StoreState {
         f: WitField,
         pattern: String,
     ) -> wasmtime::Result<Result<bool, String>> {
-        Ok(self.msg(&m)?.field_matches(&field(f), &pattern).map_err(|e| e.to_string()))
+        Ok(self
+            .msg(&m)?
+            .field_matches(&field(f), &pattern)
+            .map_err(|e| e.to_string()))
     }
 
     fn drop(&mut self, m: Resource<MessageResource>) -> wasmtime::Result<()> {

@@ -28,7 +28,10 @@ fn filter(message: &Message) -> Result<Vec<Action>, Error> {
                 hoard.push(black_box(vec![0xA5; 1 << 20]));
             }
         }
-        "recurse" => Ok(vec![Action::Tag(format!("depth:{}", recurse(black_box(u64::MAX))))]),
+        "recurse" => Ok(vec![Action::Tag(format!(
+            "depth:{}",
+            recurse(black_box(u64::MAX))
+        ))]),
         "panic" => panic!("hostile guest panicked on purpose"),
         "many-actions" => Ok(vec![Action::Tag("x".into()); 100_000]),
         "huge-tag" => Ok(vec![Action::Tag("x".repeat(8 << 20))]),
@@ -63,5 +66,9 @@ fn filter(message: &Message) -> Result<Vec<Action>, Error> {
 #[inline(never)]
 fn recurse(n: u64) -> u64 {
     let frame = black_box([n as u8; 256]);
-    if n == 0 { 0 } else { recurse(black_box(n - 1)) + u64::from(frame[7]) }
+    if n == 0 {
+        0
+    } else {
+        recurse(black_box(n - 1)) + u64::from(frame[7])
+    }
 }
