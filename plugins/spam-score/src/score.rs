@@ -266,7 +266,10 @@ pub fn score(s: &Signals) -> ScorecardWithTrust {
         card.add(2.0, format!("display name shows {shown}, sender is {real}"));
     }
     if let Some(real) = &from_domain
-        && s.reply_to.iter().filter_map(|r| domain(r)).any(|d| &d != real)
+        && s.reply_to
+            .iter()
+            .filter_map(|r| domain(r))
+            .any(|d| &d != real)
     {
         card.add(1.0, "Reply-To in another domain");
     }
