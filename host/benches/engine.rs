@@ -44,7 +44,10 @@ fn target() -> PathBuf {
 
 /// Median of `rounds` timings of `f`, each over the whole input.
 fn median(rounds: usize, mut f: impl FnMut() -> Duration) -> Duration {
-    let mut times: Vec<Duration> = (0..rounds).map(|_| f()).collect();
+    mid((0..rounds).map(|_| f()).collect())
+}
+
+fn mid(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
 }
@@ -224,15 +227,15 @@ fn bench_filter() {
         };
         let batch = n.min(2_000);
         let per_call = |d: Duration| d.as_secs_f64() * 1e6 / batch as f64;
-        let native = median(5, || {
+        let native_round = || {
             let msgs = fresh(batch);
             let start = Instant::now();
             for m in &msgs {
                 black_box(rules.evaluate(&Native(m)).expect("native rules"));
             }
             start.elapsed()
-        });
-        let wasm = median(5, || {
+        };
+        let wasm_round = || {
             let msgs = fresh(batch);
             let start = Instant::now();
             for m in msgs {
@@ -242,7 +245,17 @@ fn bench_filter() {
                 );
             }
             start.elapsed()
-        });
+        };
+        // Warm both up, then interleave rounds so neither side runs on a cold allocator or caches
+        // the other warmed.
+        native_round();
+        wasm_round();
+        let (mut natives, mut wasms) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            natives.push(native_round());
+            wasms.push(wasm_round());
+        }
+        let (native, wasm) = (mid(natives), mid(wasms));
         let (native, wasm) = (per_call(native), per_call(wasm));
         println!(
             "| {label} | {native:.2} | {wasm:.2} | {:.2}x | {:.2} |",
@@ -250,6 +263,37 @@ fn bench_filter() {
             wasm - native
         );
     }
+}
+
+fn bench_empty_call() {
+    println!(
+        "\n## fixed cost of one isolated call: a guest that reads the message size and returns one tag"
+    );
+    let rt = runtime(None);
+    let limits = PluginLimits::default();
+    let plugin = rt
+        .load(&plugin_bytes("test_hostile"), &limits)
+        .expect("load the test guest (cargo test builds it)");
+    let config: Arc<str> = r#"{"do": "ok"}"#.into();
+    let raw = message_of(2 << 10);
+    let batch = 20_000;
+    let time = median(5, || {
+        let msgs: Vec<_> = (0..batch)
+            .map(|_| Arc::new(ParsedMessage::parse(raw.clone(), Envelope::default())))
+            .collect();
+        let start = Instant::now();
+        for m in msgs {
+            black_box(
+                rt.run_blocking(&plugin, m, config.clone(), &limits)
+                    .expect("ok"),
+            );
+        }
+        start.elapsed()
+    });
+    println!(
+        "| call (instantiate, run, drop) | {:.2} µs |",
+        time.as_secs_f64() * 1e6 / batch as f64
+    );
 }
 
 fn bench_throughput() {
@@ -333,6 +377,9 @@ fn main() {
     }
     if wanted("filter") {
         bench_filter();
+    }
+    if wanted("empty") {
+        bench_empty_call();
     }
     if wanted("throughput") {
         bench_throughput();

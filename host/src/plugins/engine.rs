@@ -39,6 +39,10 @@ pub(crate) fn build(settings: &EngineSettings) -> Result<Engine, LoadError> {
         .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(64))
         .wasm_component_model(true)
         .parallel_compilation(true);
+    // `perf record` can name plugin functions when wasmtime writes /tmp/perf-<pid>.map.
+    if std::env::var_os("WASMAIL_PERF_MAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))
 }
 

@@ -1,25 +1,33 @@
-//! The rules configuration, parsed by hand from JSON so every error names where it is.
+//! The rules configuration. It is parsed on every call (a plugin runs in a fresh instance per
+//! message), so it is deserialised straight into these types — no intermediate JSON tree — and
+//! errors carry the path where they were found (`rules[1].when.any[0]: ...`).
 
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::fmt;
 use wasmail_plugin::{Action, Field};
 
 /// A parsed, validated rule set.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rules {
     /// The rules, in evaluation order.
     pub rules: Vec<Rule>,
 }
 
 /// One rule.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rule {
     /// Its name, for logs and errors.
+    #[serde(default)]
     pub name: String,
     /// When it matches.
     pub when: Condition,
     /// What it returns when it matches.
     pub then: Vec<Action>,
     /// Whether later rules are skipped after it matched.
+    #[serde(default)]
     pub stop: bool,
 }
 
@@ -62,194 +70,51 @@ pub enum Op {
 
 const FIELDS: &str =
     "subject, from, to, cc, reply_to, body, text_body, html_body, attachment_names";
+const KEYS: &[&str] = &[
+    "all", "any", "not", "field", "header", "contains", "equals", "matches", "exists",
+];
 const MAX_RULES: usize = 500;
 
 impl Rules {
     /// Parses and validates configuration text.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| format!("configuration is not JSON: {e}"))?;
-        let Value::Object(top) = value else {
-            return Err("configuration must be an object with a \"rules\" array".into());
-        };
-        only_keys(&top, &["rules"], "configuration")?;
-        let Some(Value::Array(items)) = top.get("rules") else {
-            return Err("configuration: \"rules\" must be an array".into());
-        };
-        if items.is_empty() {
-            return Err("configuration: \"rules\" is empty".into());
-        }
-        if items.len() > MAX_RULES {
-            return Err(format!(
-                "configuration: {} rules; at most {MAX_RULES} are allowed",
-                items.len()
-            ));
-        }
-        let rules = items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| rule(v, &format!("rules[{i}]")))
-            .collect::<Result<_, _>>()?;
-        Ok(Self { rules })
-    }
-}
-
-fn only_keys(object: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), String> {
-    match object.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(key) => Err(format!(
-            "{at}: unknown key \"{key}\" (expected {})",
-            allowed.join(", ")
-        )),
-        None => Ok(()),
-    }
-}
-
-fn rule(value: &Value, at: &str) -> Result<Rule, String> {
-    let Value::Object(obj) = value else {
-        return Err(format!("{at}: a rule must be an object"));
-    };
-    only_keys(obj, &["name", "when", "then", "stop"], at)?;
-    let name = match obj.get("name") {
-        Some(Value::String(s)) => s.clone(),
-        None => at.to_string(),
-        Some(_) => return Err(format!("{at}.name: must be a string")),
-    };
-    let at = format!("{at} ({name})");
-    let when = condition(
-        obj.get("when")
-            .ok_or_else(|| format!("{at}: \"when\" is missing"))?,
-        &format!("{at}.when"),
-    )?;
-    let then = match obj.get("then") {
-        Some(v) => serde_json::from_value::<Vec<Action>>(v.clone())
-            .map_err(|e| format!("{at}.then: {e}"))?,
-        None => return Err(format!("{at}: \"then\" is missing")),
-    };
-    if then.is_empty() && !matches!(obj.get("stop"), Some(Value::Bool(true))) {
-        return Err(format!(
-            "{at}.then: no actions (use [\"keep\"] with \"stop\": true to end evaluation)"
-        ));
-    }
-    let stop = match obj.get("stop") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(format!("{at}.stop: must be true or false")),
-    };
-    Ok(Rule {
-        name,
-        when,
-        then,
-        stop,
-    })
-}
-
-fn condition(value: &Value, at: &str) -> Result<Condition, String> {
-    let Value::Object(obj) = value else {
-        return Err(format!("{at}: a condition must be an object"));
-    };
-    for (key, make) in [
-        ("all", Condition::All as fn(Vec<Condition>) -> Condition),
-        ("any", Condition::Any),
-    ] {
-        if let Some(list) = obj.get(key) {
-            only_keys(obj, &[key], at)?;
-            let Value::Array(items) = list else {
-                return Err(format!("{at}.{key}: must be an array"));
+        // serde would also read a struct from a JSON array; only an object is a configuration.
+        if !text.trim_start().starts_with('{') {
+            return match serde_json::from_str::<de::IgnoredAny>(text) {
+                Err(e) => Err(format!("configuration is not JSON: {e}")),
+                Ok(_) => Err("configuration must be an object with a \"rules\" array".into()),
             };
-            let inner = items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| condition(v, &format!("{at}.{key}[{i}]")))
-                .collect::<Result<_, _>>()?;
-            return Ok(make(inner));
         }
-    }
-    if let Some(inner) = obj.get("not") {
-        only_keys(obj, &["not"], at)?;
-        return Ok(Condition::Not(Box::new(condition(
-            inner,
-            &format!("{at}.not"),
-        )?)));
-    }
-    test(obj, at).map(Condition::Test)
-}
-
-fn test(obj: &Map<String, Value>, at: &str) -> Result<Test, String> {
-    only_keys(
-        obj,
-        &["field", "header", "contains", "equals", "matches", "exists"],
-        at,
-    )?;
-    let field = match (obj.get("field"), obj.get("header")) {
-        (Some(_), Some(_)) => {
+        let mut json = serde_json::Deserializer::from_str(text);
+        let rules: Rules = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                format!("configuration is not JSON: {inner}")
+            } else if path == "." {
+                format!("configuration: {inner} (expected an object with a \"rules\" array)")
+            } else {
+                format!("{path}: {inner}")
+            }
+        })?;
+        if rules.rules.is_empty() {
+            return Err("rules: the list is empty".into());
+        }
+        if rules.rules.len() > MAX_RULES {
             return Err(format!(
-                "{at}: give either \"field\" or \"header\", not both"
+                "rules: {} rules; at most {MAX_RULES} are allowed",
+                rules.rules.len()
             ));
         }
-        (Some(Value::String(name)), None) => named_field(name).ok_or_else(|| {
-            format!(
-                "{at}.field: unknown field \"{name}\" (expected one of {FIELDS}, or use \"header\")"
-            )
-        })?,
-        (None, Some(Value::String(name))) if !name.trim().is_empty() => Field::Header(name.clone()),
-        (Some(_), None) => return Err(format!("{at}.field: must be a string")),
-        (None, Some(_)) => return Err(format!("{at}.header: must be a non-empty header name")),
-        (None, None) => {
-            return Err(format!(
-                "{at}: expected \"all\", \"any\", \"not\", or a test with \"field\" or \"header\""
-            ));
+        for (i, rule) in rules.rules.iter().enumerate() {
+            if rule.then.is_empty() && !rule.stop {
+                return Err(format!(
+                    "rules[{i}].then: no actions (use [\"keep\"] with \"stop\": true to end evaluation)"
+                ));
+            }
         }
-    };
-    let ops: Vec<(&str, Op)> = [
-        ("contains", Op::Contains),
-        ("equals", Op::Equals),
-        ("matches", Op::Matches),
-        ("exists", Op::Exists),
-    ]
-    .into_iter()
-    .filter(|(k, _)| obj.contains_key(*k))
-    .collect();
-    let [(key, op)] = ops.as_slice() else {
-        return Err(format!(
-            "{at}: give exactly one of \"contains\", \"equals\", \"matches\", \"exists\""
-        ));
-    };
-    if *op == Op::Exists {
-        if !matches!(field, Field::Header(_)) {
-            return Err(format!("{at}.exists: only applies to a \"header\""));
-        }
-        return match obj.get("exists") {
-            Some(Value::Bool(true)) => Ok(Test {
-                field,
-                op: Op::Exists,
-                values: Vec::new(),
-            }),
-            _ => Err(format!(
-                "{at}.exists: must be true (wrap the test in \"not\" for absence)"
-            )),
-        };
+        Ok(rules)
     }
-    let values = match &obj[*key] {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(items) if !items.is_empty() => items
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("{at}.{key}: every value must be a string"))
-            })
-            .collect::<Result<_, _>>()?,
-        _ => {
-            return Err(format!(
-                "{at}.{key}: must be a string or a non-empty list of strings"
-            ));
-        }
-    };
-    Ok(Test {
-        field,
-        op: *op,
-        values,
-    })
 }
 
 fn named_field(name: &str) -> Option<Field> {
@@ -265,6 +130,120 @@ fn named_field(name: &str) -> Option<Field> {
         "attachment_names" => Field::AttachmentNames,
         _ => return None,
     })
+}
+
+/// A string or a non-empty list of strings.
+struct Values(Vec<String>);
+
+impl<'de> Deserialize<'de> for Values {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Values;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a non-empty list of strings")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Values, E> {
+                Ok(Values(vec![s.to_string()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Values, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                if out.is_empty() {
+                    return Err(de::Error::invalid_length(0, &self));
+                }
+                Ok(Values(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ConditionVisitor)
+    }
+}
+
+struct ConditionVisitor;
+
+impl<'de> Visitor<'de> for ConditionVisitor {
+    type Value = Condition;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a condition: {\"all\": [...]}, {\"any\": [...]}, {\"not\": ...} or a test")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Condition, A::Error> {
+        let mut combinator: Option<Condition> = None;
+        let (mut field, mut header) = (None::<String>, None::<String>);
+        let mut ops: Vec<(Op, Vec<String>)> = Vec::new();
+        let mut keys = 0;
+        while let Some(key) = map.next_key::<String>()? {
+            keys += 1;
+            match key.as_str() {
+                "all" => combinator = Some(Condition::All(map.next_value()?)),
+                "any" => combinator = Some(Condition::Any(map.next_value()?)),
+                "not" => combinator = Some(Condition::Not(Box::new(map.next_value()?))),
+                "field" => field = Some(map.next_value()?),
+                "header" => header = Some(map.next_value()?),
+                "contains" => ops.push((Op::Contains, map.next_value::<Values>()?.0)),
+                "equals" => ops.push((Op::Equals, map.next_value::<Values>()?.0)),
+                "matches" => ops.push((Op::Matches, map.next_value::<Values>()?.0)),
+                "exists" => {
+                    if !map.next_value::<bool>()? {
+                        return Err(de::Error::custom(
+                            "\"exists\" must be true (wrap the test in \"not\" for absence)",
+                        ));
+                    }
+                    ops.push((Op::Exists, Vec::new()));
+                }
+                other => return Err(de::Error::unknown_field(other, KEYS)),
+            }
+        }
+        if let Some(condition) = combinator {
+            if keys > 1 {
+                return Err(de::Error::custom(
+                    "\"all\", \"any\" and \"not\" stand alone in their object",
+                ));
+            }
+            return Ok(condition);
+        }
+        let field = match (field, header) {
+            (Some(_), Some(_)) => {
+                return Err(de::Error::custom(
+                    "give either \"field\" or \"header\", not both",
+                ));
+            }
+            (Some(name), None) => named_field(&name).ok_or_else(|| {
+                de::Error::custom(format!(
+                    "unknown field \"{name}\" (expected one of {FIELDS}, or use \"header\")"
+                ))
+            })?,
+            (None, Some(name)) if !name.trim().is_empty() => Field::Header(name),
+            (None, Some(_)) => {
+                return Err(de::Error::custom(
+                    "\"header\" must be a non-empty header name",
+                ));
+            }
+            (None, None) => {
+                return Err(de::Error::custom(
+                    "expected \"all\", \"any\", \"not\", or a test with \"field\" or \"header\"",
+                ));
+            }
+        };
+        let Some((op, values)) = ops.pop().filter(|_| ops.is_empty()) else {
+            return Err(de::Error::custom(
+                "give exactly one of \"contains\", \"equals\", \"matches\", \"exists\"",
+            ));
+        };
+        if op == Op::Exists && !matches!(field, Field::Header(_)) {
+            return Err(de::Error::custom("\"exists\" only applies to a \"header\""));
+        }
+        Ok(Condition::Test(Test { field, op, values }))
+    }
 }
 
 #[cfg(test)]
@@ -288,6 +267,7 @@ mod tests {
         .expect("valid");
         assert_eq!(rules.rules.len(), 2);
         assert!(rules.rules[0].stop);
+        assert!(matches!(&rules.rules[0].when, Condition::Any(list) if list.len() == 2));
         assert_eq!(rules.rules[1].then, vec![Action::MoveTo("Lists".into())]);
     }
 
@@ -298,29 +278,53 @@ mod tests {
             "configuration must be an object with a \"rules\" array"
         );
         assert_eq!(
-            error(r#"{"rules": []}"#),
-            "configuration: \"rules\" is empty"
+            error("{}"),
+            "configuration: missing field `rules` at line 1 column 2 (expected an object with a \"rules\" array)"
+        );
+        assert_eq!(error(r#"{"rules": []}"#), "rules: the list is empty");
+        let e = error(
+            r#"{"rules": [{"when": {"field": "subjct", "contains": "x"}, "then": ["keep"]}]}"#,
         );
         assert!(
-            error(
-                r#"{"rules": [{"when": {"field": "subjct", "contains": "x"}, "then": ["keep"]}]}"#
-            )
-            .starts_with("rules[0] (rules[0]).when.field: unknown field \"subjct\"")
+            e.starts_with("rules[0].when: unknown field \"subjct\""),
+            "{e}"
         );
-        assert!(error(r#"{"rules": [{"name": "a", "when": {"any": [{"field": "subject"}]}, "then": ["keep"]}]}"#)
-            .starts_with("rules[0] (a).when.any[0]: give exactly one of"));
-        assert!(error(r#"{"rules": [{"name": "a", "when": {"field": "to", "contains": "x"}, "then": [{"move": "x"}]}]}"#)
-            .starts_with("rules[0] (a).then: unknown variant `move`"));
-        assert!(error(r#"{"rules": [{"name": "a", "when": {"field": "to", "contains": 3}, "then": ["keep"]}]}"#)
-            .contains("must be a string or a non-empty list"));
-        assert!(error(r#"{"rules": [{"name": "a", "when": {"field": "to", "exists": true}, "then": ["keep"]}]}"#)
-            .contains("only applies to a \"header\""));
+        let e = error(
+            r#"{"rules": [{"name": "a", "when": {"any": [{"field": "subject"}]}, "then": ["keep"]}]}"#,
+        );
         assert!(
-            error(
-                r#"{"rules": [{"name": "a", "when": {"all": []}, "then": ["keep"], "colour": 1}]}"#
-            )
-            .contains("unknown key \"colour\"")
+            e.starts_with("rules[0].when.any[0]: give exactly one of"),
+            "{e}"
         );
+        let e = error(
+            r#"{"rules": [{"name": "a", "when": {"field": "to", "contains": "x"}, "then": [{"move": "x"}]}]}"#,
+        );
+        assert!(
+            e.starts_with("rules[0].then[0]: unknown variant `move`"),
+            "{e}"
+        );
+        let e = error(
+            r#"{"rules": [{"name": "a", "when": {"field": "to", "contains": 3}, "then": ["keep"]}]}"#,
+        );
+        assert!(e.contains("rules[0].when.contains: invalid type: integer `3`, expected a string or a non-empty list"), "{e}");
+        let e = error(
+            r#"{"rules": [{"name": "a", "when": {"field": "to", "exists": true}, "then": ["keep"]}]}"#,
+        );
+        assert!(e.contains("only applies to a \"header\""), "{e}");
+        let e = error(
+            r#"{"rules": [{"name": "a", "when": {"all": []}, "then": ["keep"], "colour": 1}]}"#,
+        );
+        assert!(e.contains("rules[0].colour: unknown field `colour`"), "{e}");
+        let e = error(
+            r#"{"rules": [{"name": "a", "when": {"all": [], "field": "to"}, "then": ["keep"]}]}"#,
+        );
+        assert!(e.contains("stand alone"), "{e}");
+        let e = error(r#"{"rules": [{"name": "a", "when": {"all": []}, "then": []}]}"#);
+        assert!(e.starts_with("rules[0].then: no actions"), "{e}");
         assert!(error("{").starts_with("configuration is not JSON"));
+        assert_eq!(
+            error("null"),
+            "configuration must be an object with a \"rules\" array"
+        );
     }
 }

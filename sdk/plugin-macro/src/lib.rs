@@ -31,12 +31,17 @@ pub fn filter(attr: TokenStream, item: TokenStream) -> TokenStream {
         .to_compile_error()
         .into();
     }
+    // The export exists only in the component: a native build (tests, docs, benchmarks of the same
+    // crate) has no component exports to link, and their names are not valid native symbols.
     quote! {
+        #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
         #func
 
+        #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         struct __WasmailFilterExport;
 
+        #[cfg(target_arch = "wasm32")]
         impl ::wasmail_plugin::__private::Guest for __WasmailFilterExport {
             fn filter(
                 message: ::wasmail_plugin::__private::MessageHandle<'_>,
@@ -48,6 +53,7 @@ pub fn filter(attr: TokenStream, item: TokenStream) -> TokenStream {
             }
         }
 
+        #[cfg(target_arch = "wasm32")]
         ::wasmail_plugin::__private::export!(__WasmailFilterExport);
     }
     .into()
