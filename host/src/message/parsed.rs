@@ -1,6 +1,5 @@
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
 use self_cell::self_cell;
-use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// Where the message sits and how it is marked: the mailbox state a filter sees and changes.
@@ -227,13 +226,16 @@ impl ParsedMessage {
     /// The text body: text parts joined by a newline, HTML-only messages converted to text.
     pub fn text_body(&self) -> &str {
         self.text.get_or_init(|| {
-            let Some(m) = self.msg() else {
-                return String::new();
-            };
-            (0..m.text_body.len())
-                .filter_map(|i| m.body_text(i))
-                .collect::<Vec<Cow<'_, str>>>()
-                .join("\n")
+            let Some(m) = self.msg() else { return String::new() };
+            let mut parts = (0..m.text_body.len()).filter_map(|i| m.body_text(i));
+            let Some(first) = parts.next() else { return String::new() };
+            // One part is the common case: take it without a second copy.
+            let mut text = first.into_owned();
+            for part in parts {
+                text.push('\n');
+                text.push_str(&part);
+            }
+            text
         })
     }
 
@@ -258,13 +260,13 @@ impl ParsedMessage {
     /// The text body folded to lower case, for case-insensitive search; computed once.
     pub(crate) fn text_body_folded(&self) -> &str {
         self.text_folded
-            .get_or_init(|| self.text_body().to_lowercase())
+            .get_or_init(|| fold(self.text_body()))
     }
 
     /// The HTML body folded to lower case, for case-insensitive search; computed once.
     pub(crate) fn html_body_folded(&self) -> &str {
         self.html_folded
-            .get_or_init(|| self.html_body().to_lowercase())
+            .get_or_init(|| fold(self.html_body()))
     }
 
     /// Metadata of every attachment.
@@ -308,6 +310,11 @@ fn content_type(part: &mail_parser::MessagePart<'_>) -> String {
         },
         None => "application/octet-stream".to_string(),
     }
+}
+
+/// Lower-cases text for case-insensitive search; ASCII text (most bodies) takes the fast path.
+fn fold(text: &str) -> String {
+    if text.is_ascii() { text.to_ascii_lowercase() } else { text.to_lowercase() }
 }
 
 /// Unfolds a raw header value: line breaks followed by white space become one space.
