@@ -226,9 +226,13 @@ impl ParsedMessage {
     /// The text body: text parts joined by a newline, HTML-only messages converted to text.
     pub fn text_body(&self) -> &str {
         self.text.get_or_init(|| {
-            let Some(m) = self.msg() else { return String::new() };
+            let Some(m) = self.msg() else {
+                return String::new();
+            };
             let mut parts = (0..m.text_body.len()).filter_map(|i| m.body_text(i));
-            let Some(first) = parts.next() else { return String::new() };
+            let Some(first) = parts.next() else {
+                return String::new();
+            };
             // One part is the common case: take it without a second copy.
             let mut text = first.into_owned();
             for part in parts {
@@ -259,14 +263,12 @@ impl ParsedMessage {
 
     /// The text body folded to lower case, for case-insensitive search; computed once.
     pub(crate) fn text_body_folded(&self) -> &str {
-        self.text_folded
-            .get_or_init(|| fold(self.text_body()))
+        self.text_folded.get_or_init(|| fold(self.text_body()))
     }
 
     /// The HTML body folded to lower case, for case-insensitive search; computed once.
     pub(crate) fn html_body_folded(&self) -> &str {
-        self.html_folded
-            .get_or_init(|| fold(self.html_body()))
+        self.html_folded.get_or_init(|| fold(self.html_body()))
     }
 
     /// Metadata of every attachment.
@@ -314,7 +316,11 @@ fn content_type(part: &mail_parser::MessagePart<'_>) -> String {
 
 /// Lower-cases text for case-insensitive search; ASCII text (most bodies) takes the fast path.
 fn fold(text: &str) -> String {
-    if text.is_ascii() { text.to_ascii_lowercase() } else { text.to_lowercase() }
+    if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.to_lowercase()
+    }
 }
 
 /// Unfolds a raw header value: line breaks followed by white space become one space.

@@ -63,6 +63,8 @@ pub enum FailureKind {
     Instantiation,
     /// The plugin returned an error of its own.
     Plugin,
+    /// The host failed while running the plugin (not the plugin's fault); logged on the host.
+    Host,
 }
 
 /// A plugin call that failed, with what is known of why.

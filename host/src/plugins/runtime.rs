@@ -180,6 +180,29 @@ impl Runtime {
         config: Arc<str>,
         limits: &PluginLimits,
     ) -> Result<Outcome, Failure> {
+        // A panic in a host import (a bug of ours on some odd message) must not take the caller down:
+        // it becomes this call's failure, and the store it happened in is dropped with it.
+        let call = std::panic::AssertUnwindSafe(|| self.call(plugin, message, config, limits));
+        std::panic::catch_unwind(call).unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!("host panic during a plugin call: {what}");
+            Err(host_failure(format!(
+                "internal error in the host while running the plugin: {what}"
+            )))
+        })
+    }
+
+    fn call(
+        &self,
+        plugin: &Plugin,
+        message: Arc<ParsedMessage>,
+        config: Arc<str>,
+        limits: &PluginLimits,
+    ) -> Result<Outcome, Failure> {
         let started = Instant::now();
         let fuel = limits.fuel_for(message.size());
         let mut store = Store::new(&self.inner.engine, StoreState::new(config, limits));
@@ -338,7 +361,7 @@ fn stderr_panic(stderr: &str) -> Option<String> {
 
 fn host_failure(message: String) -> Failure {
     Failure {
-        kind: FailureKind::Instantiation,
+        kind: FailureKind::Host,
         message,
         panic: None,
         backtrace: Vec::new(),

@@ -118,3 +118,22 @@ fn test_exits_non_zero_with_a_structured_error() {
     assert_eq!(code, 2);
     assert!(err.contains("unknown field `deadline`"), "{err}");
 }
+
+#[test]
+fn the_plugin_template_builds_and_runs() {
+    let sample = crate::helpers::workspace_root().join("examples/messages/invoice.eml");
+    let sample = sample.to_string_lossy();
+    let template = path("wasmail_plugin_template");
+    let run = |config: &str| {
+        let (code, out, err) = wasmail(&["plugin", "test", &template, &sample, "--config", config]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(out.trim()).expect("JSON line")
+    };
+    let vip = run(r#"{"vips": ["hosting.example"]}"#);
+    assert_eq!(
+        vip["outcome"]["actions"],
+        serde_json::json!([{"add_flag": "\\Flagged"}, {"tag": "vip"}])
+    );
+    let other = run(r#"{"vips": ["ceo@example.com"]}"#);
+    assert_eq!(other["outcome"]["actions"], serde_json::json!([]));
+}

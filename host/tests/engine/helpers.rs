@@ -14,6 +14,7 @@ const GUEST_PACKAGES: &[&str] = &[
     "wasmail-test-hostile",
     "wasmail-test-forbidden-import",
     "wasmail-test-socket",
+    "wasmail-plugin-template",
 ];
 
 pub fn workspace_root() -> PathBuf {

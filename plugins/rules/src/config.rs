@@ -85,18 +85,12 @@ impl Rules {
                 Ok(_) => Err("configuration must be an object with a \"rules\" array".into()),
             };
         }
-        let mut json = serde_json::Deserializer::from_str(text);
-        let rules: Rules = serde_path_to_error::deserialize(&mut json).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
-                format!("configuration is not JSON: {inner}")
-            } else if path == "." {
-                format!("configuration: {inner} (expected an object with a \"rules\" array)")
-            } else {
-                format!("{path}: {inner}")
-            }
-        })?;
+        // The fast path parses plainly; only a failing configuration is parsed again, tracking the
+        // path to report where the error is.
+        let rules: Rules = match serde_json::from_str(text) {
+            Ok(rules) => rules,
+            Err(_) => return Err(located_error(text)),
+        };
         if rules.rules.is_empty() {
             return Err("rules: the list is empty".into());
         }
@@ -114,6 +108,24 @@ impl Rules {
             }
         }
         Ok(rules)
+    }
+}
+
+fn located_error(text: &str) -> String {
+    let mut json = serde_json::Deserializer::from_str(text);
+    match serde_path_to_error::deserialize::<_, Rules>(&mut json) {
+        Ok(_) => "configuration rejected".to_string(),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                format!("configuration is not JSON: {inner}")
+            } else if path == "." {
+                format!("configuration: {inner} (expected an object with a \"rules\" array)")
+            } else {
+                format!("{path}: {inner}")
+            }
+        }
     }
 }
 
