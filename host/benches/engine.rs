@@ -1,17 +1,18 @@
 //! Engine benchmarks, each against a named baseline measured in the same run, reported as ratios.
 //!
-//!     cargo bench -p wasmail --bench engine            # everything
-//!     cargo bench -p wasmail --bench engine -- parse   # sections whose name contains "parse"
+//!     cargo bench --workspace --bench engine            # everything
+//!     cargo bench --workspace --bench engine -- parse   # sections whose name contains "parse"
 //!
 //! Sections:
 //! - parse: `wasmail::message::parse` vs bare mail-parser on the same bytes, over `examples/corpus`
 //!   and the synthetic corpus of `gen_corpus.py` (2,000 messages, generated into target/ once);
 //! - filter: the `rules` plugin with production isolation (fresh instance per message, epoch
 //!   deadline, fuel, memory limit) vs the same rules in native Rust, at 2 KB, 50 KB, 1 MB, 10 MB;
+//! - empty: the fixed cost of one isolated call (instantiate, run a trivial guest, tear down);
 //! - throughput: fresh-instance calls of `rules` over 2 KB messages on every core;
 //! - load: loading a plugin from the compiled-artifact cache vs compiling it.
 //!
-//! Needs the plugins built first: `cargo plugins`.
+//! The guest components are built from source first (`wasm32-wasip2`, profile `guest`).
 
 use rules::{Probe, Rules};
 use std::hint::black_box;
@@ -175,6 +176,27 @@ Content-Type: text/plain; charset=utf-8\r\n\r\n"
     raw
 }
 
+/// Builds the guest components the benchmarks run (cargo makes this a no-op when they are fresh).
+fn build_guests() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args([
+            "build",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "guest",
+            "-p",
+            "wasmail-rules",
+        ])
+        .args(["-p", "wasmail-test-hostile"])
+        .env_remove("RUSTFLAGS")
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building the guest components failed");
+}
+
 fn plugin_bytes(name: &str) -> Vec<u8> {
     let path = target()
         .join("wasm32-wasip2/guest")
@@ -274,7 +296,7 @@ fn bench_empty_call() {
     let limits = PluginLimits::default();
     let plugin = rt
         .load(&plugin_bytes("test_hostile"), &limits)
-        .expect("load the test guest (cargo test builds it)");
+        .expect("load the test guest");
     let config: Arc<str> = r#"{"do": "ok"}"#.into();
     let raw = message_of(2 << 10);
     let batch = 20_000;
@@ -372,6 +394,7 @@ fn bench_load() {
 fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    build_guests();
     println!("# wasmail engine benchmarks (medians)");
     if wanted("parse") {
         bench_parse();

@@ -4,8 +4,10 @@
 // Failures are inspected by value in every test.
 #![allow(clippy::result_large_err)]
 
+mod cache;
 mod cli;
 mod concurrency;
+mod configs;
 mod expectations;
 mod golden;
 mod helpers;

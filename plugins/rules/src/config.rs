@@ -19,7 +19,7 @@ pub struct Rules {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
-    /// Its name, for logs and errors.
+    /// Its name, for logs and errors (`rules[N]` when not given).
     #[serde(default)]
     pub name: String,
     /// When it matches.
@@ -87,7 +87,7 @@ impl Rules {
         }
         // The fast path parses plainly; only a failing configuration is parsed again, tracking the
         // path to report where the error is.
-        let rules: Rules = match serde_json::from_str(text) {
+        let mut rules: Rules = match serde_json::from_str(text) {
             Ok(rules) => rules,
             Err(_) => return Err(located_error(text)),
         };
@@ -100,7 +100,10 @@ impl Rules {
                 rules.rules.len()
             ));
         }
-        for (i, rule) in rules.rules.iter().enumerate() {
+        for (i, rule) in rules.rules.iter_mut().enumerate() {
+            if rule.name.is_empty() {
+                rule.name = format!("rules[{i}]");
+            }
             if rule.then.is_empty() && !rule.stop {
                 return Err(format!(
                     "rules[{i}].then: no actions (use [\"keep\"] with \"stop\": true to end evaluation)"

@@ -1,0 +1,58 @@
+//! The compiled-artifact cache: filled on first load, used after, and a damaged artifact is replaced
+//! rather than trusted.
+
+use crate::helpers::{config, guest, message};
+use wasmail::plugins::{Action, PluginLimits, Runtime, RuntimeOptions};
+
+fn artifacts(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .expect("cache dir")
+        .map(|e| e.expect("entry").path())
+        .collect()
+}
+
+#[test]
+fn artifacts_are_cached_and_damaged_ones_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("artifacts");
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: Some(cache.clone()),
+        ..RuntimeOptions::default()
+    })
+    .expect("runtime");
+    let bytes = guest("test_hostile");
+    let first = runtime
+        .load(&bytes, &PluginLimits::default())
+        .expect("compile");
+    let files = artifacts(&cache);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0]
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with(&first.info().sha256) && name.ends_with(".cwasm"),
+        "{name}"
+    );
+
+    // Damage the artifact: the next load must notice, recompile and still run correctly.
+    std::fs::write(&files[0], b"not an artifact").expect("damage");
+    let second = runtime
+        .load(&bytes, &PluginLimits::default())
+        .expect("recompile");
+    assert!(std::fs::metadata(&files[0]).expect("rewritten").len() > 1000);
+    let raw = b"Subject: x\r\n\r\nbody\r\n";
+    let outcome = runtime
+        .run_blocking(
+            &second,
+            message(raw),
+            config(r#"{"do": "ok"}"#),
+            &PluginLimits::default(),
+        )
+        .expect("run");
+    assert_eq!(
+        outcome.actions,
+        vec![Action::Tag(format!("size:{}", raw.len()))]
+    );
+}
