@@ -5,6 +5,8 @@
 //! - [`plugins`]: the plugin runtime (wasmtime): check, compile, cache and run components under limits.
 //! - [`cli`]: the `wasmail` command line.
 
+#[cfg(feature = "engine")]
 pub mod cli;
 pub mod message;
+#[cfg(feature = "engine")]
 pub mod plugins;

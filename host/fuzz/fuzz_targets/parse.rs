@@ -1,6 +1,11 @@
 //! Raw bytes → the host's message → every accessor and match primitive a plugin can reach.
-//! Run: `cd host/fuzz && cargo +nightly fuzz run parse -- -max_total_time=60`
-//! (or, on stable, `RUSTC_BOOTSTRAP=1 cargo fuzz run parse`), seeding from `examples/corpus`.
+//!
+//!     cd host/fuzz && mkdir -p corpus/parse && cp ../../examples/corpus/*.eml corpus/parse/
+//!     cargo +nightly fuzz run -O parse corpus/parse -- -max_total_time=120
+//!
+//! `-O` builds like production, without debug assertions: mail-parser 0.11.9 has a
+//! `debug_assert!(false)` that real mail reaches (examples/corpus/mimekit__mbox-content-length.mbox__m01.eml),
+//! and libFuzzer aborts on any panic, even one the host catches.
 
 #![no_main]
 

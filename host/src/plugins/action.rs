@@ -1,34 +1,8 @@
 use super::bindings::WitAction;
-use serde::{Deserialize, Serialize};
 
-/// An action a filter returned, validated. JSON: externally tagged, snake case (`{"move_to": "Spam"}`,
-/// `"stop"`), the same shape the SDK uses.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// Keep the message where it is.
-    Keep,
-    /// Move to the trash (recoverable).
-    Discard,
-    /// Move to a folder.
-    MoveTo(String),
-    /// Copy to a folder.
-    CopyTo(String),
-    /// Set a flag.
-    AddFlag(String),
-    /// Clear a flag.
-    RemoveFlag(String),
-    /// Attach a tag.
-    Tag(String),
-    /// Remove a tag.
-    Untag(String),
-    /// Forward a copy to an address.
-    Forward(String),
-    /// Refuse the message.
-    Reject(String),
-    /// Run no further stage for this message.
-    Stop,
-}
+/// An action a filter returned, validated: the type the SDK uses too (`wasmail-types`), so the
+/// JSON is the same on both sides (`{"move_to": "Spam"}`, `"stop"`).
+pub use wasmail_types::Action;
 
 const MAX_FOLDER: usize = 255;
 const MAX_FLAG: usize = 64;
@@ -36,25 +10,23 @@ const MAX_TAG: usize = 64;
 const MAX_ADDRESS: usize = 254;
 const MAX_REASON: usize = 1024;
 
-impl Action {
-    /// Converts and validates a guest's action; the error says what is wrong, for an `invalid_output`
-    /// failure.
-    pub(crate) fn from_guest(action: WitAction) -> Result<Self, String> {
-        let action = match action {
-            WitAction::Keep => Action::Keep,
-            WitAction::Discard => Action::Discard,
-            WitAction::MoveTo(f) => Action::MoveTo(folder(f)?),
-            WitAction::CopyTo(f) => Action::CopyTo(folder(f)?),
-            WitAction::AddFlag(f) => Action::AddFlag(flag(f)?),
-            WitAction::RemoveFlag(f) => Action::RemoveFlag(flag(f)?),
-            WitAction::Tag(t) => Action::Tag(tag(t)?),
-            WitAction::Untag(t) => Action::Untag(tag(t)?),
-            WitAction::Forward(a) => Action::Forward(address(a)?),
-            WitAction::Reject(r) => Action::Reject(reason(r)?),
-            WitAction::Stop => Action::Stop,
-        };
-        Ok(action)
-    }
+/// Converts and validates a guest's action; the error says what is wrong, for an `invalid_output`
+/// failure.
+pub(crate) fn from_guest(action: WitAction) -> Result<Action, String> {
+    let action = match action {
+        WitAction::Keep => Action::Keep,
+        WitAction::Discard => Action::Discard,
+        WitAction::MoveTo(f) => Action::MoveTo(folder(f)?),
+        WitAction::CopyTo(f) => Action::CopyTo(folder(f)?),
+        WitAction::AddFlag(f) => Action::AddFlag(flag(f)?),
+        WitAction::RemoveFlag(f) => Action::RemoveFlag(flag(f)?),
+        WitAction::Tag(t) => Action::Tag(tag(t)?),
+        WitAction::Untag(t) => Action::Untag(tag(t)?),
+        WitAction::Forward(a) => Action::Forward(address(a)?),
+        WitAction::Reject(r) => Action::Reject(reason(r)?),
+        WitAction::Stop => Action::Stop,
+    };
+    Ok(action)
 }
 
 fn shown(s: &str) -> String {
@@ -138,20 +110,20 @@ mod tests {
     #[test]
     fn validates_guest_output() {
         assert_eq!(
-            Action::from_guest(WitAction::MoveTo("Spam".into())),
+            from_guest(WitAction::MoveTo("Spam".into())),
             Ok(Action::MoveTo("Spam".into()))
         );
-        assert!(Action::from_guest(WitAction::MoveTo(" ".into())).is_err());
-        assert!(Action::from_guest(WitAction::MoveTo("x".repeat(300))).is_err());
-        assert!(Action::from_guest(WitAction::Tag("a\nb".into())).is_err());
+        assert!(from_guest(WitAction::MoveTo(" ".into())).is_err());
+        assert!(from_guest(WitAction::MoveTo("x".repeat(300))).is_err());
+        assert!(from_guest(WitAction::Tag("a\nb".into())).is_err());
         assert_eq!(
-            Action::from_guest(WitAction::AddFlag("\\Seen".into())),
+            from_guest(WitAction::AddFlag("\\Seen".into())),
             Ok(Action::AddFlag("\\Seen".into()))
         );
-        assert!(Action::from_guest(WitAction::AddFlag("two words".into())).is_err());
-        assert!(Action::from_guest(WitAction::Forward("ops@example.com".into())).is_ok());
-        assert!(Action::from_guest(WitAction::Forward("not an address".into())).is_err());
-        assert!(Action::from_guest(WitAction::Reject(String::new())).is_ok());
+        assert!(from_guest(WitAction::AddFlag("two words".into())).is_err());
+        assert!(from_guest(WitAction::Forward("ops@example.com".into())).is_ok());
+        assert!(from_guest(WitAction::Forward("not an address".into())).is_err());
+        assert!(from_guest(WitAction::Reject(String::new())).is_ok());
     }
 
     #[test]

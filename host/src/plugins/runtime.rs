@@ -8,7 +8,7 @@ use super::check::{ComponentInfo, check};
 use super::engine::{EngineSettings, build, start_epoch_ticker, ticks_for};
 use super::host::MessageResource;
 use super::state::{MemoryLimitExceeded, StoreState};
-use super::{Action, Failure, FailureKind, LoadError, Outcome, PluginLimits};
+use super::{Failure, FailureKind, LoadError, Outcome, PluginLimits};
 use crate::message::ParsedMessage;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -262,7 +262,7 @@ impl Runtime {
                 }
                 let actions = actions
                     .into_iter()
-                    .map(Action::from_guest)
+                    .map(super::action::from_guest)
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|why| failure(FailureKind::InvalidOutput, why, Vec::new()))?;
                 Ok(Outcome {
