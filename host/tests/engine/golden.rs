@@ -138,3 +138,27 @@ fn attachment_guard_over_the_corpus() {
         );
     }
 }
+
+#[test]
+fn spam_score_explains_its_score_in_the_logs() {
+    let raw =
+        std::fs::read(workspace_root().join("examples/messages/phishing.eml")).expect("sample");
+    let outcome = runtime()
+        .run_blocking(
+            &plugin("spam_score"),
+            message(&raw),
+            config("null"),
+            &PluginLimits::default(),
+        )
+        .expect("spam-score");
+    let line = &outcome.logs.first().expect("a log line").message;
+    assert!(line.starts_with("score 21.0: "), "{line}");
+    for reason in [
+        "+3.0 spf=fail",
+        "+4.0 dmarc=fail",
+        "+2.5 link to a bare IP address",
+        "+1.0 Reply-To in another domain",
+    ] {
+        assert!(line.contains(reason), "{reason} missing from {line}");
+    }
+}
