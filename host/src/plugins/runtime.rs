@@ -236,16 +236,14 @@ impl Runtime {
         let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let duration = started.elapsed();
         let state = store.data();
+        let output = state.output();
         let failure = |kind: FailureKind, message: String, backtrace: Vec<String>| Failure {
             kind,
             message,
-            panic: state
-                .logs
-                .panic_message()
-                .or_else(|| stderr_panic(&state.output())),
+            panic: state.logs.panic_message().or_else(|| stderr_panic(&output)),
             backtrace,
             logs: state.logs.tail(FAILURE_LOG_LINES),
-            stderr: state.output(),
+            stderr: output.clone(),
             fuel_used,
             duration,
         };
@@ -269,7 +267,7 @@ impl Runtime {
                     actions,
                     logs: state.logs.lines.clone(),
                     logs_dropped: state.logs.dropped,
-                    stderr: state.output(),
+                    stderr: output,
                     fuel_used,
                     duration,
                 })

@@ -89,6 +89,7 @@ impl LogBuffer {
         while !message.is_char_boundary(end) {
             end -= 1;
         }
+        // An empty line still costs a byte, so a flood of empty lines is bounded too.
         self.remaining -= end.max(1).min(self.remaining);
         self.lines.push(LogLine {
             level,
