@@ -26,7 +26,7 @@ fn rules_configuration_errors_name_the_place() {
         r#"{"rules": [{"name": "x", "when": {"field": "subjet", "contains": "a"}, "then": ["keep"]}]}"#,
     );
     assert!(
-        e.starts_with("rules[0].when: unknown field \"subjet\""),
+        e.starts_with("rules[0].when.field: unknown field \"subjet\""),
         "{e}"
     );
     let e = plugin_error("rules", "null");

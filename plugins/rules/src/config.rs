@@ -70,9 +70,6 @@ pub enum Op {
 
 const FIELDS: &str =
     "subject, from, to, cc, reply_to, body, text_body, html_body, attachment_names";
-const KEYS: &[&str] = &[
-    "all", "any", "not", "field", "header", "contains", "equals", "matches", "exists",
-];
 const MAX_RULES: usize = 500;
 
 impl Rules {
@@ -132,19 +129,54 @@ fn located_error(text: &str) -> String {
     }
 }
 
-fn named_field(name: &str) -> Option<Field> {
-    Some(match name {
-        "subject" => Field::Subject,
-        "from" => Field::From,
-        "to" => Field::To,
-        "cc" => Field::Cc,
-        "reply_to" => Field::ReplyTo,
-        "body" => Field::Body,
-        "text_body" => Field::TextBody,
-        "html_body" => Field::HtmlBody,
-        "attachment_names" => Field::AttachmentNames,
-        _ => return None,
-    })
+/// The keys of a condition object.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Key {
+    All,
+    Any,
+    Not,
+    Field,
+    Header,
+    Contains,
+    Equals,
+    Matches,
+    Exists,
+}
+
+/// A named field (`"subject"`, `"from"`, ...), read without allocating.
+struct FieldName(Field);
+
+impl<'de> Deserialize<'de> for FieldName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = FieldName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "one of {FIELDS}")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<FieldName, E> {
+                let field = match name {
+                    "subject" => Field::Subject,
+                    "from" => Field::From,
+                    "to" => Field::To,
+                    "cc" => Field::Cc,
+                    "reply_to" => Field::ReplyTo,
+                    "body" => Field::Body,
+                    "text_body" => Field::TextBody,
+                    "html_body" => Field::HtmlBody,
+                    "attachment_names" => Field::AttachmentNames,
+                    _ => {
+                        return Err(E::custom(format!(
+                            "unknown field \"{name}\" (expected one of {FIELDS}, or use \"header\")"
+                        )));
+                    }
+                };
+                Ok(FieldName(field))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 /// A string or a non-empty list of strings.
@@ -193,21 +225,23 @@ impl<'de> Visitor<'de> for ConditionVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Condition, A::Error> {
         let mut combinator: Option<Condition> = None;
-        let (mut field, mut header) = (None::<String>, None::<String>);
+        let (mut field, mut header) = (None::<FieldName>, None::<String>);
         let mut ops: Vec<(Op, Vec<String>)> = Vec::new();
         let mut keys = 0;
-        while let Some(key) = map.next_key::<String>()? {
+        // Keys are read as identifiers, not allocated strings: this runs for every condition of every
+        // rule on every call.
+        while let Some(key) = map.next_key::<Key>()? {
             keys += 1;
-            match key.as_str() {
-                "all" => combinator = Some(Condition::All(map.next_value()?)),
-                "any" => combinator = Some(Condition::Any(map.next_value()?)),
-                "not" => combinator = Some(Condition::Not(Box::new(map.next_value()?))),
-                "field" => field = Some(map.next_value()?),
-                "header" => header = Some(map.next_value()?),
-                "contains" => ops.push((Op::Contains, map.next_value::<Values>()?.0)),
-                "equals" => ops.push((Op::Equals, map.next_value::<Values>()?.0)),
-                "matches" => ops.push((Op::Matches, map.next_value::<Values>()?.0)),
-                "exists" => {
+            match key {
+                Key::All => combinator = Some(Condition::All(map.next_value()?)),
+                Key::Any => combinator = Some(Condition::Any(map.next_value()?)),
+                Key::Not => combinator = Some(Condition::Not(Box::new(map.next_value()?))),
+                Key::Field => field = Some(map.next_value()?),
+                Key::Header => header = Some(map.next_value()?),
+                Key::Contains => ops.push((Op::Contains, map.next_value::<Values>()?.0)),
+                Key::Equals => ops.push((Op::Equals, map.next_value::<Values>()?.0)),
+                Key::Matches => ops.push((Op::Matches, map.next_value::<Values>()?.0)),
+                Key::Exists => {
                     if !map.next_value::<bool>()? {
                         return Err(de::Error::custom(
                             "\"exists\" must be true (wrap the test in \"not\" for absence)",
@@ -215,7 +249,6 @@ impl<'de> Visitor<'de> for ConditionVisitor {
                     }
                     ops.push((Op::Exists, Vec::new()));
                 }
-                other => return Err(de::Error::unknown_field(other, KEYS)),
             }
         }
         if let Some(condition) = combinator {
@@ -232,11 +265,7 @@ impl<'de> Visitor<'de> for ConditionVisitor {
                     "give either \"field\" or \"header\", not both",
                 ));
             }
-            (Some(name), None) => named_field(&name).ok_or_else(|| {
-                de::Error::custom(format!(
-                    "unknown field \"{name}\" (expected one of {FIELDS}, or use \"header\")"
-                ))
-            })?,
+            (Some(name), None) => name.0,
             (None, Some(name)) if !name.trim().is_empty() => Field::Header(name),
             (None, Some(_)) => {
                 return Err(de::Error::custom(
@@ -301,7 +330,7 @@ mod tests {
             r#"{"rules": [{"when": {"field": "subjct", "contains": "x"}, "then": ["keep"]}]}"#,
         );
         assert!(
-            e.starts_with("rules[0].when: unknown field \"subjct\""),
+            e.starts_with("rules[0].when.field: unknown field \"subjct\""),
             "{e}"
         );
         let e = error(
