@@ -286,7 +286,7 @@ impl ParsedMessage {
                 index: index as u32,
                 filename: part.attachment_name().map(str::to_string),
                 content_type: content_type(part),
-                size: part.contents().len() as u64,
+                size: part_content(part).len() as u64,
             })
             .collect()
     }
@@ -300,14 +300,19 @@ impl ParsedMessage {
     pub fn attachment_content(&self, index: u32) -> Option<&[u8]> {
         self.attachment_parts()
             .nth(index as usize)
-            .map(|part| match &part.body {
-                PartType::Message(nested) => nested.raw_message(),
-                _ => part.contents(),
-            })
+            .map(part_content)
     }
 
     fn attachment_parts(&self) -> impl Iterator<Item = &mail_parser::MessagePart<'_>> {
         self.msg().into_iter().flat_map(|m| m.attachments())
+    }
+}
+
+/// An attachment's bytes: decoded content, or a nested message's raw bytes.
+fn part_content<'a>(part: &'a mail_parser::MessagePart<'_>) -> &'a [u8] {
+    match &part.body {
+        PartType::Message(nested) => nested.raw_message(),
+        _ => part.contents(),
     }
 }
 
