@@ -190,7 +190,14 @@ fn build_guests() {
             "-p",
             "wasmail-rules",
         ])
-        .args(["-p", "wasmail-test-hostile"])
+        .args([
+            "-p",
+            "wasmail-test-hostile",
+            "-p",
+            "wasmail-test-noop",
+            "-p",
+            "wasmail-attachment-guard",
+        ])
         .env_remove("RUSTFLAGS")
         .status()
         .expect("run cargo");
@@ -289,34 +296,40 @@ fn bench_filter() {
 }
 
 fn bench_empty_call() {
-    println!(
-        "\n## fixed cost of one isolated call: a guest that reads the message size and returns one tag"
-    );
+    println!("\n## fixed cost of one isolated call (instantiate, run, tear down), by guest");
+    println!("| guest | imported interfaces | µs per call |\n|---|---|---|");
     let rt = runtime(None);
     let limits = PluginLimits::default();
-    let plugin = rt
-        .load(&plugin_bytes("test_hostile"), &limits)
-        .expect("load the test guest");
-    let config: Arc<str> = r#"{"do": "ok"}"#.into();
     let raw = message_of(2 << 10);
-    let batch = 20_000;
-    let time = median(5, || {
-        let msgs: Vec<_> = (0..batch)
-            .map(|_| Arc::new(ParsedMessage::parse(raw.clone(), Envelope::default())))
-            .collect();
-        let start = Instant::now();
-        for m in msgs {
-            black_box(
-                rt.run_blocking(&plugin, m, config.clone(), &limits)
-                    .expect("ok"),
-            );
-        }
-        start.elapsed()
-    });
-    println!(
-        "| call (instantiate, run, drop) | {:.2} µs |",
-        time.as_secs_f64() * 1e6 / batch as f64
-    );
+    // The no-op guest is the floor; attachment-guard on a message without attachments does one host
+    // call and parses an empty config; the hostile test guest links WASI filesystem and clocks too.
+    for (name, config) in [
+        ("test_noop", "null"),
+        ("attachment_guard", "null"),
+        ("test_hostile", r#"{"do": "ok"}"#),
+    ] {
+        let plugin = rt.load(&plugin_bytes(name), &limits).expect("load guest");
+        let config: Arc<str> = config.into();
+        let batch = 20_000;
+        let time = median(5, || {
+            let msgs: Vec<_> = (0..batch)
+                .map(|_| Arc::new(ParsedMessage::parse(raw.clone(), Envelope::default())))
+                .collect();
+            let start = Instant::now();
+            for m in msgs {
+                black_box(
+                    rt.run_blocking(&plugin, m, config.clone(), &limits)
+                        .expect("call"),
+                );
+            }
+            start.elapsed()
+        });
+        println!(
+            "| {name} | {} | {:.2} |",
+            plugin.info().imports.len(),
+            time.as_secs_f64() * 1e6 / batch as f64
+        );
+    }
 }
 
 fn bench_throughput() {
