@@ -316,7 +316,9 @@ fn classify(
             ),
         ),
         Some(trap) => (FailureKind::Trap, trap.to_string()),
-        None => (phase, format!("{error:#}")),
+        // The backtrace is attached as context; the root cause says what happened (e.g. the guest
+        // called `exit`). The frames are reported separately.
+        None => (phase, error.root_cause().to_string()),
     }
 }
 

@@ -115,6 +115,13 @@ fn panic_reports_its_message_and_location() {
 }
 
 #[test]
+fn process_exit_ends_only_the_call() {
+    let failure = expect_failure("exit", &PluginLimits::default(), FailureKind::Trap);
+    // WASI 0.2's `exit` carries success or failure, not the code: 3 arrives as a failure.
+    assert_eq!(failure.message, "Exited with i32 exit status 1");
+}
+
+#[test]
 fn huge_outputs_are_invalid_output() {
     let many = expect_failure(
         "many-actions",

@@ -41,6 +41,7 @@ fn filter(message: &Message) -> Result<Vec<Action>, Error> {
             }
             Ok(vec![Action::Keep])
         }
+        "exit" => std::process::exit(3),
         "stderr" => {
             eprintln!("written to stderr");
             Ok(vec![Action::Keep])
