@@ -1,6 +1,6 @@
 use super::{EngineArgs, inline_or_file};
 use crate::message::{Envelope, ParsedMessage};
-use crate::plugins::PluginLimits;
+use crate::plugins::{Plugin, PluginLimits};
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,6 +20,10 @@ pub(super) struct Args {
     /// Per-call limits as JSON (keys of PluginLimits, e.g. {"deadline_ms": 100}), or @file.
     #[arg(long)]
     limits: Option<String>,
+    /// Run the plugin without preparing it for the configuration first (every call then redoes
+    /// the plugin's preparation, e.g. parsing its configuration).
+    #[arg(long)]
+    no_prepare: bool,
     /// Folder the messages are taken to be in.
     #[arg(long, default_value = "INBOX")]
     folder: String,
@@ -53,10 +57,15 @@ fn execute(args: &Args) -> Result<bool, String> {
     let bytes = std::fs::read(&args.plugin)
         .map_err(|e| format!("cannot read {}: {e}", args.plugin.display()))?;
     let runtime = args.engine.runtime().map_err(|e| e.to_string())?;
-    let plugin = runtime
-        .load(&bytes, &limits)
-        .map_err(|e| format!("{}: {e}", args.plugin.display()))?;
-    let config: Arc<str> = config.into();
+    let named = |e: crate::plugins::LoadError| format!("{}: {e}", args.plugin.display());
+    // As a pipeline stage runs it: prepared once for its configuration, then a fresh instance per
+    // message started from the prepared snapshot.
+    let (plugin, config): (Plugin, Arc<str>) = if args.no_prepare {
+        (runtime.load(&bytes, &limits).map_err(named)?, config.into())
+    } else {
+        let prepared = runtime.prepare(&bytes, &config, &limits).map_err(named)?;
+        (prepared.plugin().clone(), prepared.config().into())
+    };
 
     let mut all_ok = true;
     let stdout = std::io::stdout();

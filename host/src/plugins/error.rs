@@ -37,6 +37,13 @@ pub enum LoadError {
     /// Imports allowed names with types the host does not provide (an incompatible contract version).
     #[error("component's imports do not match the host's contract: {0}")]
     Link(String),
+    /// The plugin rejected the configuration it was prepared with (its `prepare` returned an error).
+    #[error("the plugin rejected its configuration: {0}")]
+    Rejected(String),
+    /// Preparing the plugin for a configuration failed (it trapped, ran out of budget, or could not
+    /// be snapshotted).
+    #[error("preparing the plugin failed: {0}")]
+    Prepare(String),
     /// Compilation failed.
     #[error("compilation failed: {0}")]
     Compile(String),

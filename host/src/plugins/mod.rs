@@ -15,6 +15,7 @@ mod error;
 mod host;
 mod limits;
 mod outcome;
+mod prepare;
 mod runtime;
 mod state;
 
@@ -23,4 +24,4 @@ pub use check::{ALLOWED_IMPORTS, ComponentInfo, FILTER_EXPORT};
 pub use error::{Failure, FailureKind, LoadError};
 pub use limits::PluginLimits;
 pub use outcome::{LogLevel, LogLine, Outcome};
-pub use runtime::{Plugin, Runtime, RuntimeOptions};
+pub use runtime::{Plugin, PreparedPlugin, Runtime, RuntimeOptions};

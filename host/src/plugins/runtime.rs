@@ -4,7 +4,7 @@
 
 use super::bindings::{Filter, FilterPre};
 use super::cache::ArtifactCache;
-use super::check::{ComponentInfo, check};
+use super::check::{ComponentInfo, check, sha256_hex};
 use super::engine::{EngineSettings, build, start_epoch_ticker, ticks_for};
 use super::host::MessageResource;
 use super::state::{MemoryLimitExceeded, StoreState};
@@ -92,6 +92,25 @@ impl Plugin {
     }
 }
 
+/// A plugin prepared for one configuration ([`Runtime::prepare`]). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct PreparedPlugin {
+    plugin: Plugin,
+    config: Arc<str>,
+}
+
+impl PreparedPlugin {
+    /// The plugin (its info describes the uploaded component, not the snapshot).
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    /// The configuration it was prepared with.
+    pub fn config(&self) -> &str {
+        &self.config
+    }
+}
+
 impl Runtime {
     /// Builds the engine, the linker with the host imports, and the artifact cache.
     pub fn new(options: RuntimeOptions) -> Result<Self, LoadError> {
@@ -126,7 +145,45 @@ impl Runtime {
     /// Checks, compiles (or loads the cached artifact) and pre-instantiates a component.
     pub fn load(&self, bytes: &[u8], limits: &PluginLimits) -> Result<Plugin, LoadError> {
         let info = check(bytes, limits.upload_bytes)?;
-        let component = self.compile(bytes, &info.sha256)?;
+        let component = self.compiled(&info.sha256, || Ok(bytes.to_vec()))?;
+        self.link(info, component)
+    }
+
+    /// Loads a component prepared for one stage configuration: its `prepare` export runs once, the
+    /// instance is snapshotted, and every call starts from the snapshot, so configuration parsing is
+    /// not repeated per message. The compiled snapshot is cached like any artifact, keyed by the
+    /// component and the configuration. A plugin that rejects the configuration fails here.
+    pub fn prepare(
+        &self,
+        bytes: &[u8],
+        config: &str,
+        limits: &PluginLimits,
+    ) -> Result<PreparedPlugin, LoadError> {
+        let info = check(bytes, limits.upload_bytes)?;
+        let config: Arc<str> = config.into();
+        let key = format!(
+            "prepared-{}",
+            sha256_hex(format!("{}\0{config}", info.sha256).as_bytes())
+        );
+        let component = self.compiled(&key, || {
+            let snapshot = super::prepare::snapshot(
+                &self.inner.engine,
+                &self.inner.linker,
+                bytes,
+                config.clone(),
+                limits,
+            )?;
+            // The snapshot must still be a filter importing only what plugins may import.
+            check(&snapshot, usize::MAX)?;
+            Ok(snapshot)
+        })?;
+        Ok(PreparedPlugin {
+            plugin: self.link(info, component)?,
+            config,
+        })
+    }
+
+    fn link(&self, info: ComponentInfo, component: Component) -> Result<Plugin, LoadError> {
         let pre = self
             .inner
             .linker
@@ -139,19 +196,46 @@ impl Runtime {
         })
     }
 
-    fn compile(&self, bytes: &[u8], sha256: &str) -> Result<Component, LoadError> {
+    /// The compiled component for `key`: from the artifact cache, or compiled from `source()`.
+    fn compiled(
+        &self,
+        key: &str,
+        source: impl FnOnce() -> Result<Vec<u8>, LoadError>,
+    ) -> Result<Component, LoadError> {
         let engine = &self.inner.engine;
-        if let Some(component) = self.inner.cache.load(engine, sha256) {
+        if let Some(component) = self.inner.cache.load(engine, key) {
             return Ok(component);
         }
         let artifact = engine
-            .precompile_component(bytes)
+            .precompile_component(&source()?)
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-        self.inner.cache.store(sha256, &artifact);
-        // SAFETY: `artifact` was produced just now by this very engine from the checked component.
+        self.inner.cache.store(key, &artifact);
+        // SAFETY: `artifact` was produced just now by this very engine from a checked component.
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize(engine, &artifact) };
         component.map_err(|e| LoadError::Compile(format!("{e:#}")))
+    }
+
+    /// Runs a prepared plugin over `message` with the configuration it was prepared for, on a
+    /// blocking thread.
+    pub async fn run_prepared(
+        &self,
+        prepared: &PreparedPlugin,
+        message: Arc<ParsedMessage>,
+        limits: &PluginLimits,
+    ) -> Result<Outcome, Failure> {
+        self.run(&prepared.plugin, message, prepared.config.clone(), limits)
+            .await
+    }
+
+    /// Runs a prepared plugin over `message` on this thread.
+    pub fn run_prepared_blocking(
+        &self,
+        prepared: &PreparedPlugin,
+        message: Arc<ParsedMessage>,
+        limits: &PluginLimits,
+    ) -> Result<Outcome, Failure> {
+        self.run_blocking(&prepared.plugin, message, prepared.config.clone(), limits)
     }
 
     /// Runs `plugin` over `message` on a blocking thread, at most `max_concurrent_calls` at once.

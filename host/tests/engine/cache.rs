@@ -56,3 +56,54 @@ fn artifacts_are_cached_and_damaged_ones_replaced() {
         vec![Action::Tag(format!("size:{}", raw.len()))]
     );
 }
+
+#[test]
+fn prepared_snapshots_are_cached_per_configuration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("artifacts");
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: Some(cache.clone()),
+        ..RuntimeOptions::default()
+    })
+    .expect("runtime");
+    let bytes = guest("rules");
+    let config_a =
+        r#"{"rules": [{"when": {"field": "subject", "contains": "a"}, "then": [{"tag": "a"}]}]}"#;
+    let config_b =
+        r#"{"rules": [{"when": {"field": "subject", "contains": "b"}, "then": [{"tag": "b"}]}]}"#;
+    let limits = PluginLimits::default();
+    let a = runtime
+        .prepare(&bytes, config_a, &limits)
+        .expect("prepare a");
+    let prepared = |dir: &std::path::Path| {
+        artifacts(dir)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("prepared-"))
+            .count()
+    };
+    assert_eq!(prepared(&cache), 1);
+    runtime
+        .prepare(&bytes, config_a, &limits)
+        .expect("prepare a again, from the cache");
+    assert_eq!(prepared(&cache), 1);
+    let b = runtime
+        .prepare(&bytes, config_b, &limits)
+        .expect("prepare b");
+    assert_eq!(prepared(&cache), 2);
+    // Each snapshot carries its own configuration.
+    let raw = b"Subject: b\r\n\r\nx\r\n";
+    assert_eq!(
+        runtime
+            .run_prepared_blocking(&a, message(raw), &limits)
+            .expect("a")
+            .actions,
+        vec![]
+    );
+    assert_eq!(
+        runtime
+            .run_prepared_blocking(&b, message(raw), &limits)
+            .expect("b")
+            .actions,
+        vec![Action::Tag("b".into())]
+    );
+}

@@ -4,7 +4,7 @@
 //! After an intended change of behaviour, regenerate with `WASMAIL_BLESS=1 cargo test --release
 //! --test engine golden`, then review the diff: the named checks below must keep holding.
 
-use crate::helpers::{config, corpus_and_samples, message, plugin, runtime, workspace_root};
+use crate::helpers::{config, corpus_and_samples, guest, message, plugin, runtime, workspace_root};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use wasmail::plugins::PluginLimits;
@@ -14,14 +14,17 @@ fn golden(plugin_name: &str, component: &str) -> BTreeMap<String, Value> {
     let dir = workspace_root().join("host/tests/golden");
     let config_text =
         std::fs::read_to_string(dir.join(format!("{plugin_name}.config.json"))).expect("config");
-    let loaded = plugin(component);
     let limits = PluginLimits {
         deadline_ms: 5_000,
         ..PluginLimits::default()
     };
+    // As a pipeline runs a stage: prepared once for its configuration.
+    let prepared = runtime()
+        .prepare(&guest(component), &config_text, &limits)
+        .expect("prepare");
     let mut actual = BTreeMap::new();
     for (name, raw) in corpus_and_samples() {
-        let result = runtime().run_blocking(&loaded, message(&raw), config(&config_text), &limits);
+        let result = runtime().run_prepared_blocking(&prepared, message(&raw), &limits);
         let value = match result {
             Ok(outcome) => json!(outcome.actions),
             Err(failure) => json!({ "error": failure.kind, "message": failure.message }),
@@ -161,4 +164,50 @@ fn spam_score_explains_its_score_in_the_logs() {
     ] {
         assert!(line.contains(reason), "{reason} missing from {line}");
     }
+}
+
+#[test]
+fn prepared_and_unprepared_rules_agree() {
+    let config_text =
+        std::fs::read_to_string(workspace_root().join("host/tests/golden/rules.config.json"))
+            .expect("config");
+    let limits = PluginLimits::default();
+    let prepared = runtime()
+        .prepare(&guest("rules"), &config_text, &limits)
+        .expect("prepare");
+    let unprepared = plugin("rules");
+    for (name, raw) in corpus_and_samples() {
+        let a = runtime()
+            .run_prepared_blocking(&prepared, message(&raw), &limits)
+            .expect("prepared");
+        let b = runtime()
+            .run_blocking(&unprepared, message(&raw), config(&config_text), &limits)
+            .expect("unprepared");
+        assert_eq!(a.actions, b.actions, "{name}");
+        // The snapshot already holds the parsed rules: the prepared call does less work.
+        assert!(
+            a.fuel_used < b.fuel_used,
+            "{name}: {} vs {}",
+            a.fuel_used,
+            b.fuel_used
+        );
+    }
+}
+
+#[test]
+fn preparing_rejects_bad_rules_before_any_message() {
+    let error = runtime()
+        .prepare(
+            &guest("rules"),
+            r#"{"rules": [{"when": {"field": "nope", "contains": "x"}, "then": ["keep"]}]}"#,
+            &PluginLimits::default(),
+        )
+        .expect_err("bad rules");
+    let text = error.to_string();
+    assert!(
+        text.starts_with(
+            "the plugin rejected its configuration: rules[0].when.field: unknown field \"nope\""
+        ),
+        "{text}"
+    );
 }

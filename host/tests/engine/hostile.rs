@@ -239,3 +239,55 @@ fn instantiation_failure_when_initial_memory_exceeds_the_limit() {
     assert_eq!(failure.kind, FailureKind::Memory, "{failure:?}");
     assert_next_call_succeeds();
 }
+
+mod prepare {
+    use crate::helpers::{guest, runtime};
+    use wasmail::plugins::{LoadError, PluginLimits};
+
+    fn prepare(config: &str, limits: &PluginLimits) -> LoadError {
+        runtime()
+            .prepare(&guest("test_hostile"), config, limits)
+            .expect_err(config)
+    }
+
+    #[test]
+    fn a_looping_prepare_is_stopped() {
+        let limits = PluginLimits {
+            deadline_ms: 50,
+            fuel_base: u64::MAX / 4,
+            ..PluginLimits::default()
+        };
+        match prepare(r#"{"prepare": "loop"}"#, &limits) {
+            LoadError::Prepare(why) => assert!(why.contains("interrupt"), "{why}"),
+            other => panic!("expected Prepare, got {other:?}"),
+        }
+        let limits = PluginLimits {
+            fuel_base: 1_000_000,
+            ..PluginLimits::default()
+        };
+        match prepare(r#"{"prepare": "loop"}"#, &limits) {
+            LoadError::Prepare(why) => assert!(why.contains("fuel"), "{why}"),
+            other => panic!("expected Prepare, got {other:?}"),
+        }
+        super::assert_next_call_succeeds();
+    }
+
+    #[test]
+    fn a_panicking_prepare_reports_the_panic() {
+        match prepare(r#"{"prepare": "panic"}"#, &PluginLimits::default()) {
+            LoadError::Prepare(why) => assert!(
+                why.contains("hostile guest panicked while preparing"),
+                "{why}"
+            ),
+            other => panic!("expected Prepare, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_rejected_configuration_fails_the_preparation() {
+        match prepare(r#"{"prepare": "reject"}"#, &PluginLimits::default()) {
+            LoadError::Rejected(why) => assert_eq!(why, "this configuration is refused"),
+            other => panic!("expected Rejected, got {other:?}"),
+        }
+    }
+}

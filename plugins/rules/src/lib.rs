@@ -72,9 +72,23 @@ mod component {
         }
     }
 
-    #[wasmail_plugin::filter]
+    /// The rules, parsed once per configuration: in `prepare` when the host snapshots the prepared
+    /// instance, else on the first message of the instance.
+    fn rules() -> &'static Result<Rules, String> {
+        static RULES: std::sync::OnceLock<Result<Rules, String>> = std::sync::OnceLock::new();
+        RULES.get_or_init(|| Rules::parse(&wasmail_plugin::config::raw()))
+    }
+
+    fn prepare() -> Result<(), Error> {
+        rules()
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| Error::new(e.clone()))
+    }
+
+    #[wasmail_plugin::filter(prepare = prepare)]
     fn filter(message: &Message) -> Result<Vec<Action>, Error> {
-        let rules = Rules::parse(&wasmail_plugin::config::raw()).map_err(Error::new)?;
+        let rules = rules().as_ref().map_err(|e| Error::new(e.clone()))?;
         rules.evaluate(&Host(message)).map_err(Error::new)
     }
 }

@@ -80,6 +80,36 @@ pub use message::{Address, Attachment, Field, Message, TextChunks};
 /// The function takes `&Message` and returns `Result<Vec<Action>, Error>`. The attribute exports it
 /// as the component's `wasmail:plugin/filter-stage` and installs the panic hook. Use it once per crate.
 ///
+/// Work that depends only on the configuration belongs in a *prepare* function,
+/// `#[wasmail_plugin::filter(prepare = my_prepare)]`: the host runs it once per configuration and
+/// may start every message's instance from a snapshot taken after it, so what it computes into a
+/// `static` (a `std::sync::OnceLock`) is there, for free, in every call. Its error rejects the
+/// configuration before any message is touched. Keep the `filter` function correct without it (read
+/// the same `OnceLock` with `get_or_init`): a dry run may skip preparation.
+///
+/// ```no_run
+/// use std::sync::OnceLock;
+/// use wasmail_plugin::{Action, Error, Message};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Config { folder: String }
+///
+/// fn config() -> &'static Result<Config, Error> {
+///     static CONFIG: OnceLock<Result<Config, Error>> = OnceLock::new();
+///     CONFIG.get_or_init(wasmail_plugin::config::parse)
+/// }
+///
+/// fn prepare() -> Result<(), Error> {
+///     config().as_ref().map(|_| ()).map_err(Clone::clone)
+/// }
+///
+/// #[wasmail_plugin::filter(prepare = prepare)]
+/// fn filter(message: &Message) -> Result<Vec<Action>, Error> {
+///     let config = config().as_ref().map_err(Clone::clone)?;
+///     Ok(vec![Action::MoveTo(config.folder.clone())])
+/// }
+/// ```
+///
 /// ```no_run
 /// use wasmail_plugin::{Action, Error, Message};
 ///
@@ -131,6 +161,14 @@ pub mod __private {
                 message: error.to_string(),
             }),
         }
+    }
+
+    /// Runs the user's prepare function (configuration parsing, tables) with the panic hook installed.
+    pub fn prepare(user: fn() -> Result<(), crate::Error>) -> Result<(), WitPluginError> {
+        install_panic_hook();
+        user().map_err(|error| WitPluginError {
+            message: error.to_string(),
+        })
     }
 
     fn install_panic_hook() {

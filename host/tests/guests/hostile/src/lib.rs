@@ -6,11 +6,29 @@ use wasmail_plugin::{Action, Error, Message, config, log};
 
 #[derive(serde::Deserialize)]
 struct Config {
-    #[serde(rename = "do")]
+    #[serde(rename = "do", default)]
     what: String,
+    /// What `prepare` does: nothing by default.
+    #[serde(default)]
+    prepare: String,
 }
 
-#[wasmail_plugin::filter]
+fn prepare() -> Result<(), Error> {
+    let config: Config = config::parse()?;
+    match config.prepare.as_str() {
+        "loop" => {
+            let mut n: u64 = 0;
+            loop {
+                n = black_box(n.wrapping_add(1));
+            }
+        }
+        "panic" => panic!("hostile guest panicked while preparing"),
+        "reject" => Err(Error::new("this configuration is refused")),
+        _ => Ok(()),
+    }
+}
+
+#[wasmail_plugin::filter(prepare = prepare)]
 fn filter(message: &Message) -> Result<Vec<Action>, Error> {
     let config: Config = config::parse()?;
     match config.what.as_str() {
