@@ -233,18 +233,20 @@ fn runtime(cache: Option<PathBuf>) -> Runtime {
 
 fn bench_filter() {
     println!(
-        "\n## filter: rules plugin, production isolation (fresh instance, epochs, fuel, memory limit) vs the same rules natively"
+        "\n## filter: rules plugin, production isolation (prepared, fresh instance per message, epochs, fuel, memory limit) vs the same rules natively"
     );
-    println!("| message | native µs | wasm µs | ratio | overhead µs |");
-    println!("|---|---|---|---|---|");
+    println!("| message | native µs | wasm µs | ratio | overhead µs | wasm unprepared µs |");
+    println!("|---|---|---|---|---|---|");
     let rt = runtime(None);
     let limits = PluginLimits {
         deadline_ms: 10_000,
         ..PluginLimits::default()
     };
-    let plugin = rt
-        .load(&plugin_bytes("rules"), &limits)
-        .expect("load rules");
+    let bytes = plugin_bytes("rules");
+    // Production runs a stage prepared for its configuration; the native baseline likewise parses
+    // the rules once. The unprepared column re-parses the configuration in every call.
+    let prepared = rt.prepare(&bytes, RULES, &limits).expect("prepare rules");
+    let unprepared = rt.load(&bytes, &limits).expect("load rules");
     let rules = Rules::parse(RULES).expect("rules");
     let config: Arc<str> = RULES.into();
     for (label, size, n) in [
@@ -263,39 +265,55 @@ fn bench_filter() {
         };
         let batch = n.min(2_000);
         let per_call = |d: Duration| d.as_secs_f64() * 1e6 / batch as f64;
+        // Each message is dropped after its call, as run_blocking drops its own.
         let native_round = || {
             let msgs = fresh(batch);
             let start = Instant::now();
-            // Each message is dropped after its call, as run_blocking drops its own.
             for m in msgs {
                 black_box(rules.evaluate(&Native(&m)).expect("native rules"));
             }
             start.elapsed()
         };
-        let wasm_round = || {
+        let prepared_round = || {
             let msgs = fresh(batch);
             let start = Instant::now();
             for m in msgs {
                 black_box(
-                    rt.run_blocking(&plugin, m, config.clone(), &limits)
+                    rt.run_prepared_blocking(&prepared, m, &limits)
                         .expect("rules plugin"),
                 );
             }
             start.elapsed()
         };
-        // Warm both up, then interleave rounds so neither side runs on a cold allocator or caches
-        // the other warmed.
+        let unprepared_round = || {
+            let msgs = fresh(batch);
+            let start = Instant::now();
+            for m in msgs {
+                black_box(
+                    rt.run_blocking(&unprepared, m, config.clone(), &limits)
+                        .expect("rules plugin"),
+                );
+            }
+            start.elapsed()
+        };
+        // Warm all up, then interleave rounds so no side runs on a cold allocator or caches another
+        // side warmed.
         native_round();
-        wasm_round();
-        let (mut natives, mut wasms) = (Vec::new(), Vec::new());
+        prepared_round();
+        unprepared_round();
+        let (mut natives, mut wasms, mut unprepareds) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..5 {
             natives.push(native_round());
-            wasms.push(wasm_round());
+            wasms.push(prepared_round());
+            unprepareds.push(unprepared_round());
         }
-        let (native, wasm) = (mid(natives), mid(wasms));
-        let (native, wasm) = (per_call(native), per_call(wasm));
+        let (native, wasm, unprepared) = (
+            per_call(mid(natives)),
+            per_call(mid(wasms)),
+            per_call(mid(unprepareds)),
+        );
         println!(
-            "| {label} | {native:.2} | {wasm:.2} | {:.2}x | {:.2} |",
+            "| {label} | {native:.2} | {wasm:.2} | {:.2}x | {:.2} | {unprepared:.2} |",
             wasm / native,
             wasm - native
         );
@@ -346,10 +364,9 @@ fn bench_throughput() {
     println!("\n## throughput: rules plugin, fresh instance per 2 KB message, {threads} threads");
     let rt = runtime(None);
     let limits = PluginLimits::default();
-    let plugin = rt
-        .load(&plugin_bytes("rules"), &limits)
-        .expect("load rules");
-    let config: Arc<str> = RULES.into();
+    let prepared = rt
+        .prepare(&plugin_bytes("rules"), RULES, &limits)
+        .expect("prepare rules");
     let raw = message_of(2 << 10);
     let per_thread = 40_000;
     let rate = median(3, || {
@@ -362,7 +379,7 @@ fn bench_throughput() {
                         .collect();
                     for m in msgs {
                         black_box(
-                            rt.run_blocking(&plugin, m, config.clone(), &limits)
+                            rt.run_prepared_blocking(&prepared, m, &limits)
                                 .expect("rules plugin"),
                         );
                     }
@@ -405,6 +422,25 @@ fn bench_load() {
     println!(
         "| rules.wasm ({} KB) | {:.2} ms | {:.3} ms | {:.0}x faster |",
         bytes.len() / 1024,
+        cold.as_secs_f64() * 1e3,
+        warm.as_secs_f64() * 1e3,
+        cold.as_secs_f64() / warm.as_secs_f64()
+    );
+    // Preparing for a configuration: instrument, run `prepare`, snapshot, compile — or the cache.
+    let cold = median(3, || {
+        let rt = runtime(None);
+        let start = Instant::now();
+        black_box(rt.prepare(&bytes, RULES, &limits).expect("prepare"));
+        start.elapsed()
+    });
+    rt.prepare(&bytes, RULES, &limits).expect("fill the cache");
+    let warm = median(21, || {
+        let start = Instant::now();
+        black_box(rt.prepare(&bytes, RULES, &limits).expect("cached prepare"));
+        start.elapsed()
+    });
+    println!(
+        "| rules.wasm prepared for a config | {:.2} ms (prepare + snapshot + compile) | {:.3} ms | {:.0}x faster |",
         cold.as_secs_f64() * 1e3,
         warm.as_secs_f64() * 1e3,
         cold.as_secs_f64() / warm.as_secs_f64()
