@@ -4,7 +4,7 @@
 //! (an entry without `@` matches a whole domain).
 
 use serde::Deserialize;
-use wasmail_plugin::{Action, Error, Field, Message};
+use wasmail_plugin::{Action, Error, Field, Message, Prepared};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,9 +24,21 @@ fn default_tag() -> String {
     "vip".into()
 }
 
-#[wasmail_plugin::filter]
+/// Parsed once per configuration: when the host prepares the plugin, every call starts with it.
+static CONFIG: Prepared<Config> = Prepared::new();
+
+fn config() -> Result<&'static Config, Error> {
+    CONFIG.get_or_init(wasmail_plugin::config::parse)
+}
+
+/// Runs once per configuration; an error here rejects the configuration before any message.
+fn prepare() -> Result<(), Error> {
+    config().map(|_| ())
+}
+
+#[wasmail_plugin::filter(prepare = prepare)]
 fn filter(message: &Message) -> Result<Vec<Action>, Error> {
-    let config: Config = wasmail_plugin::config::parse()?;
+    let config = config()?;
     let from_vip = config.vips.iter().any(|vip| {
         if vip.contains('@') {
             // Runs natively on the host: no copy of the message enters the plugin.
@@ -39,5 +51,8 @@ fn filter(message: &Message) -> Result<Vec<Action>, Error> {
         return Ok(vec![]);
     }
     wasmail_plugin::log::info("message from a VIP");
-    Ok(vec![Action::AddFlag(config.flag), Action::Tag(config.tag)])
+    Ok(vec![
+        Action::AddFlag(config.flag.clone()),
+        Action::Tag(config.tag.clone()),
+    ])
 }

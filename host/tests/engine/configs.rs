@@ -49,3 +49,27 @@ fn spam_score_and_attachment_guard_reject_unknown_keys() {
     let e = plugin_error("attachment_guard", r#"{"actions": []}"#);
     assert!(e.starts_with("actions must not be empty"), "{e}");
 }
+
+#[test]
+fn preparing_rejects_bad_configurations_of_every_first_party_plugin() {
+    use crate::helpers::guest;
+    use wasmail::plugins::LoadError;
+    for (component, bad, expected) in [
+        (
+            "spam_score",
+            r#"{"treshold": 3}"#,
+            "unknown field `treshold`",
+        ),
+        (
+            "attachment_guard",
+            r#"{"actions": []}"#,
+            "actions must not be empty",
+        ),
+        ("rules", r#"{"rules": []}"#, "rules: the list is empty"),
+    ] {
+        match runtime().prepare(&guest(component), bad, &PluginLimits::default()) {
+            Err(LoadError::Rejected(why)) => assert!(why.contains(expected), "{component}: {why}"),
+            other => panic!("{component}: expected a rejection, got {other:?}"),
+        }
+    }
+}

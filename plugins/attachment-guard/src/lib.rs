@@ -32,19 +32,34 @@ pub use zip::zip_entry_names;
 #[cfg(target_arch = "wasm32")]
 mod component {
     use super::{Config, inspect_content, inspect_name};
-    use wasmail_plugin::{Action, Error, Message};
+    use wasmail_plugin::{Action, Error, Message, Prepared};
 
     /// How much of an archive's end is read to find its central directory.
     const TAIL: u64 = 256 * 1024;
 
-    #[wasmail_plugin::filter]
+    /// The configuration, parsed and validated once per configuration (see `Prepared`).
+    static CONFIG: Prepared<Config> = Prepared::new();
+
+    fn config() -> Result<&'static Config, Error> {
+        CONFIG.get_or_init(|| {
+            let config: Config =
+                wasmail_plugin::config::parse::<Option<Config>>()?.unwrap_or_default();
+            config.validate().map_err(Error::new)?;
+            Ok(config)
+        })
+    }
+
+    fn prepare() -> Result<(), Error> {
+        config().map(|_| ())
+    }
+
+    #[wasmail_plugin::filter(prepare = prepare)]
     fn filter(message: &Message) -> Result<Vec<Action>, Error> {
-        let config: Config = wasmail_plugin::config::parse::<Option<Config>>()?.unwrap_or_default();
-        config.validate().map_err(Error::new)?;
+        let config = config()?;
         let mut findings = Vec::new();
         for attachment in message.attachments() {
             let name = attachment.filename.clone().unwrap_or_default();
-            findings.extend(inspect_name(&name, &attachment.content_type, &config));
+            findings.extend(inspect_name(&name, &attachment.content_type, config));
             let head = message.attachment_bytes(attachment.index, 0, 4);
             let tail_at = attachment.size.saturating_sub(TAIL);
             let tail = || message.attachment_bytes(attachment.index, tail_at, TAIL);
@@ -53,7 +68,7 @@ mod component {
                 &head,
                 attachment.size,
                 tail,
-                &config,
+                config,
             ));
         }
         for finding in &findings {

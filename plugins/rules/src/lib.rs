@@ -53,7 +53,7 @@ pub use eval::Probe;
 #[cfg(target_arch = "wasm32")]
 mod component {
     use super::{Probe, Rules};
-    use wasmail_plugin::{Action, Error, Field, Message};
+    use wasmail_plugin::{Action, Error, Field, Message, Prepared};
 
     struct Host<'a>(&'a Message<'a>);
 
@@ -74,21 +74,18 @@ mod component {
 
     /// The rules, parsed once per configuration: in `prepare` when the host snapshots the prepared
     /// instance, else on the first message of the instance.
-    fn rules() -> &'static Result<Rules, String> {
-        static RULES: std::sync::OnceLock<Result<Rules, String>> = std::sync::OnceLock::new();
-        RULES.get_or_init(|| Rules::parse(&wasmail_plugin::config::raw()))
+    static RULES: Prepared<Rules> = Prepared::new();
+
+    fn rules() -> Result<&'static Rules, Error> {
+        RULES.get_or_init(|| Rules::parse(&wasmail_plugin::config::raw()).map_err(Error::new))
     }
 
     fn prepare() -> Result<(), Error> {
-        rules()
-            .as_ref()
-            .map(|_| ())
-            .map_err(|e| Error::new(e.clone()))
+        rules().map(|_| ())
     }
 
     #[wasmail_plugin::filter(prepare = prepare)]
     fn filter(message: &Message) -> Result<Vec<Action>, Error> {
-        let rules = rules().as_ref().map_err(|e| Error::new(e.clone()))?;
-        rules.evaluate(&Host(message)).map_err(Error::new)
+        rules()?.evaluate(&Host(message)).map_err(Error::new)
     }
 }

@@ -38,7 +38,7 @@ pub use score::{Config, Scorecard, ScorecardWithTrust, Signals, score};
 #[cfg(target_arch = "wasm32")]
 mod component {
     use super::{Config, Signals, score};
-    use wasmail_plugin::{Action, Error, Field, Message};
+    use wasmail_plugin::{Action, Error, Field, Message, Prepared};
 
     fn signals(message: &Message, config: &Config) -> Signals {
         let from = message.from();
@@ -77,16 +77,31 @@ mod component {
         }
     }
 
-    #[wasmail_plugin::filter]
+    /// The configuration, parsed and validated once per configuration (see `Prepared`).
+    static CONFIG: Prepared<Config> = Prepared::new();
+
+    fn config() -> Result<&'static Config, Error> {
+        CONFIG.get_or_init(|| {
+            let config: Config =
+                wasmail_plugin::config::parse::<Option<Config>>()?.unwrap_or_default();
+            config.validate().map_err(Error::new)?;
+            Ok(config)
+        })
+    }
+
+    fn prepare() -> Result<(), Error> {
+        config().map(|_| ())
+    }
+
+    #[wasmail_plugin::filter(prepare = prepare)]
     fn filter(message: &Message) -> Result<Vec<Action>, Error> {
-        let config: Config = wasmail_plugin::config::parse::<Option<Config>>()?.unwrap_or_default();
-        config.validate().map_err(Error::new)?;
-        let card = score(&signals(message, &config));
+        let config = config()?;
+        let card = score(&signals(message, config));
         wasmail_plugin::log::info(&format!(
             "score {:.1}: {}",
             card.total,
             card.reasons.join("; ")
         ));
-        Ok(card.actions(&config))
+        Ok(card.actions(config))
     }
 }

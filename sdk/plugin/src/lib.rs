@@ -66,6 +66,7 @@ extern crate self as wasmail_plugin;
 mod action;
 mod error;
 mod message;
+mod prepared;
 
 pub mod clock;
 pub mod config;
@@ -74,6 +75,7 @@ pub mod log;
 pub use action::Action;
 pub use error::Error;
 pub use message::{Address, Attachment, Field, Message, TextChunks};
+pub use prepared::Prepared;
 
 /// Marks the function that filters a message.
 ///
@@ -83,29 +85,25 @@ pub use message::{Address, Attachment, Field, Message, TextChunks};
 /// Work that depends only on the configuration belongs in a *prepare* function,
 /// `#[wasmail_plugin::filter(prepare = my_prepare)]`: the host runs it once per configuration and
 /// may start every message's instance from a snapshot taken after it, so what it computes into a
-/// `static` (a `std::sync::OnceLock`) is there, for free, in every call. Its error rejects the
+/// [`Prepared`] `static` is there, for free, in every call. Its error rejects the
 /// configuration before any message is touched. Keep the `filter` function correct without it (read
-/// the same `OnceLock` with `get_or_init`): a dry run may skip preparation.
+/// the same [`Prepared`] with the same initialiser): a dry run may skip preparation.
 ///
 /// ```no_run
-/// use std::sync::OnceLock;
-/// use wasmail_plugin::{Action, Error, Message};
+/// use wasmail_plugin::{Action, Error, Message, Prepared};
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Config { folder: String }
 ///
-/// fn config() -> &'static Result<Config, Error> {
-///     static CONFIG: OnceLock<Result<Config, Error>> = OnceLock::new();
-///     CONFIG.get_or_init(wasmail_plugin::config::parse)
-/// }
+/// static CONFIG: Prepared<Config> = Prepared::new();
 ///
 /// fn prepare() -> Result<(), Error> {
-///     config().as_ref().map(|_| ()).map_err(Clone::clone)
+///     CONFIG.get_or_init(wasmail_plugin::config::parse).map(|_| ())
 /// }
 ///
 /// #[wasmail_plugin::filter(prepare = prepare)]
 /// fn filter(message: &Message) -> Result<Vec<Action>, Error> {
-///     let config = config().as_ref().map_err(Clone::clone)?;
+///     let config = CONFIG.get_or_init(wasmail_plugin::config::parse)?;
 ///     Ok(vec![Action::MoveTo(config.folder.clone())])
 /// }
 /// ```
