@@ -63,13 +63,7 @@ mod component {
             let head = message.attachment_bytes(attachment.index, 0, 4);
             let tail_at = attachment.size.saturating_sub(TAIL);
             let tail = || message.attachment_bytes(attachment.index, tail_at, TAIL);
-            findings.extend(inspect_content(
-                &name,
-                &head,
-                attachment.size,
-                tail,
-                config,
-            ));
+            findings.extend(inspect_content(&name, &head, attachment.size, tail, config));
         }
         for finding in &findings {
             wasmail_plugin::log::warn(&finding.to_string());
