@@ -87,27 +87,35 @@ struct Access<'a> {
 }
 
 impl Access<'_> {
+    /// Calls the accessor `instance#func`, which takes nothing and returns one `R`.
+    fn try_call<R: ComponentType + Lift + 'static>(
+        &mut self,
+        instance: &str,
+        func: &str,
+    ) -> wasmtime::Result<R> {
+        let missing = || wasmtime::Error::msg(format!("no export {instance}#{func}"));
+        let (_, outer) = self
+            .instance
+            .get_export(&mut *self.store, None, instance)
+            .ok_or_else(missing)?;
+        let (_, inner) = self
+            .instance
+            .get_export(&mut *self.store, Some(&outer), func)
+            .ok_or_else(missing)?;
+        let typed = self
+            .instance
+            .get_typed_func::<(), (R,)>(&mut *self.store, inner)?;
+        Ok(typed.call(&mut *self.store, ())?.0)
+    }
+
+    /// As `try_call`; wizer's interface has no errors, so the first failure is kept for the caller
+    /// and a default stands in.
     fn call<R: ComponentType + Lift + Default + 'static>(
         &mut self,
         instance: &str,
         func: &str,
     ) -> R {
-        let result = (|| {
-            let missing = || wasmtime::Error::msg(format!("no export {instance}#{func}"));
-            let (_, outer) = self
-                .instance
-                .get_export(&mut *self.store, None, instance)
-                .ok_or_else(missing)?;
-            let (_, inner) = self
-                .instance
-                .get_export(&mut *self.store, Some(&outer), func)
-                .ok_or_else(missing)?;
-            let typed = self
-                .instance
-                .get_typed_func::<(), (R,)>(&mut *self.store, inner)?;
-            Ok::<R, wasmtime::Error>(typed.call(&mut *self.store, ())?.0)
-        })();
-        result.unwrap_or_else(|e| {
+        self.try_call(instance, func).unwrap_or_else(|e| {
             self.failure.get_or_insert(e);
             R::default()
         })
@@ -121,21 +129,7 @@ impl ComponentInstanceState for Access<'_> {
         func: &str,
         contents: impl FnOnce(&[u8]) + Send,
     ) -> impl Future<Output = ()> + Send {
-        let list = (|| {
-            let missing = || wasmtime::Error::msg(format!("no export {instance}#{func}"));
-            let (_, outer) = self
-                .instance
-                .get_export(&mut *self.store, None, instance)
-                .ok_or_else(missing)?;
-            let (_, inner) = self
-                .instance
-                .get_export(&mut *self.store, Some(&outer), func)
-                .ok_or_else(missing)?;
-            let typed = self
-                .instance
-                .get_typed_func::<(), (WasmList<u8>,)>(&mut *self.store, inner)?;
-            Ok::<_, wasmtime::Error>(typed.call(&mut *self.store, ())?.0)
-        })();
+        let list = self.try_call::<WasmList<u8>>(instance, func);
         match list {
             Ok(list) => contents(list.as_le_slice(&*self.store)),
             Err(e) => {

@@ -11,15 +11,20 @@ fn artifacts(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-#[test]
-fn artifacts_are_cached_and_damaged_ones_replaced() {
+/// A runtime of its own with an empty cache directory (kept alive by the returned `TempDir`).
+fn runtime_with_cache() -> (tempfile::TempDir, std::path::PathBuf, Runtime) {
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = dir.path().join("artifacts");
-    let runtime = Runtime::new(RuntimeOptions {
+    let options = RuntimeOptions {
         cache_dir: Some(cache.clone()),
         ..RuntimeOptions::default()
-    })
-    .expect("runtime");
+    };
+    (dir, cache, Runtime::new(options).expect("runtime"))
+}
+
+#[test]
+fn artifacts_are_cached_and_damaged_ones_replaced() {
+    let (_dir, cache, runtime) = runtime_with_cache();
     let bytes = guest("test_hostile");
     let first = runtime
         .load(&bytes, &PluginLimits::default())
@@ -59,13 +64,7 @@ fn artifacts_are_cached_and_damaged_ones_replaced() {
 
 #[test]
 fn prepared_snapshots_are_cached_per_configuration() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cache = dir.path().join("artifacts");
-    let runtime = Runtime::new(RuntimeOptions {
-        cache_dir: Some(cache.clone()),
-        ..RuntimeOptions::default()
-    })
-    .expect("runtime");
+    let (_dir, cache, runtime) = runtime_with_cache();
     let bytes = guest("rules");
     let config_a =
         r#"{"rules": [{"when": {"field": "subject", "contains": "a"}, "then": [{"tag": "a"}]}]}"#;
