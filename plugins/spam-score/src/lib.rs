@@ -82,8 +82,7 @@ mod component {
 
     fn config() -> Result<&'static Config, Error> {
         CONFIG.get_or_init(|| {
-            let config: Config =
-                wasmail_plugin::config::parse::<Option<Config>>()?.unwrap_or_default();
+            let config: Config = wasmail_plugin::config::parse_or_default()?;
             config.validate().map_err(Error::new)?;
             Ok(config)
         })

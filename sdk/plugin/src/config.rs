@@ -39,6 +39,20 @@ pub fn parse<T: DeserializeOwned>() -> Result<T, Error> {
     parse_text(&raw())
 }
 
+/// The configuration parsed into `T`, or `T::default()` when the stage was given none (`null`).
+///
+/// ```no_run
+/// #[derive(serde::Deserialize, Default)]
+/// #[serde(default, deny_unknown_fields)]
+/// struct Config { threshold: f64 }
+///
+/// let config: Config = wasmail_plugin::config::parse_or_default()?;
+/// # Ok::<(), wasmail_plugin::Error>(())
+/// ```
+pub fn parse_or_default<T: DeserializeOwned + Default>() -> Result<T, Error> {
+    Ok(parse::<Option<T>>()?.unwrap_or_default())
+}
+
 /// Parses configuration text; separate from [`parse`] so it can be tested outside a component.
 ///
 /// ```
