@@ -3,10 +3,27 @@
 //!
 //! - [`message`]: raw RFC 5322 → the host's parsed message (mail-parser), with native match primitives.
 //! - [`plugins`]: the plugin runtime (wasmtime): check, compile, cache and run components under limits.
+//! - [`store`]: every SQL statement (sqlx; SQLite by default).
+//! - [`pipeline`]: the parse pipeline (import) and filter pipelines (stages, runs, the worker).
+//! - [`auth`]: the admin token and tenant JWTs.
+//! - [`api`]: the HTTP API (poem-openapi), and [`server`]: startup and graceful shutdown.
+//! - [`config`]: the server's layered configuration.
 //! - [`cli`]: the `wasmail` command line.
 
 #[cfg(feature = "engine")]
+pub mod api;
+#[cfg(feature = "engine")]
+pub mod auth;
+#[cfg(feature = "engine")]
 pub mod cli;
+#[cfg(feature = "engine")]
+pub mod config;
 pub mod message;
 #[cfg(feature = "engine")]
+pub mod pipeline;
+#[cfg(feature = "engine")]
 pub mod plugins;
+#[cfg(feature = "engine")]
+pub mod server;
+#[cfg(feature = "engine")]
+pub mod store;

@@ -2,6 +2,7 @@
 
 mod plugin_check;
 mod plugin_test;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -17,6 +18,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the HTTP API server (SQLite under the data dir unless DATABASE_URL says otherwise).
+    Serve(serve::ServeArgs),
+    /// Apply pending database migrations and exit (serve also applies them at start).
+    Migrate(serve::MigrateArgs),
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
     /// Work with plugins (WebAssembly components).
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -73,6 +80,12 @@ fn inline_or_file(value: &str) -> Result<String, String> {
 /// Runs the command line; the exit code says how it went.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Serve(args) => serve::serve(args),
+        Command::Migrate(args) => serve::migrate(args),
+        Command::Openapi => {
+            println!("{}", crate::api::spec());
+            ExitCode::SUCCESS
+        }
         Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(args),
         Command::Plugin(PluginCommand::Test(args)) => plugin_test::run(args),
     }

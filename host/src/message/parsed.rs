@@ -110,6 +110,11 @@ impl ParsedMessage {
         self.cell.borrow_owner()
     }
 
+    /// Gives the raw bytes back, dropping the parsed view.
+    pub fn into_raw(self) -> Vec<u8> {
+        self.cell.into_owner()
+    }
+
     /// Whether mail-parser found a message at all (false for empty or binary garbage).
     pub fn is_parsed(&self) -> bool {
         self.msg().is_some()
@@ -123,6 +128,19 @@ impl ParsedMessage {
     /// Folder, flags and tags.
     pub fn envelope(&self) -> &Envelope {
         &self.envelope
+    }
+
+    /// Places the message in another envelope (a pipeline's earlier stage moved or tagged it), without
+    /// parsing it again.
+    pub fn set_envelope(&mut self, envelope: Envelope) {
+        self.envelope = envelope;
+    }
+
+    /// Every top-level header as (name as written, decoded value), in message order.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        self.top_headers()
+            .map(|h| (h.name().to_string(), self.header_text(h)))
+            .collect()
     }
 
     /// Header names in message order, as written.

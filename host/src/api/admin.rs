@@ -1,0 +1,263 @@
+//! Admin endpoints: tenants, their plugin limits, and their tokens.
+
+use super::problem::{ApiError, missing};
+use super::state::{AdminToken, Shared};
+use super::{Tags, time};
+use crate::plugins::PluginLimits;
+use crate::store::TenantRow;
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+/// What one call of a tenant's plugin may use.
+#[derive(Debug, Clone, Object)]
+pub struct Limits {
+    /// Largest linear memory of a plugin, bytes.
+    #[oai(validator(minimum(value = "1048576"), maximum(value = "1073741824")))]
+    pub memory_bytes: u64,
+    /// Wall-clock deadline of one call, milliseconds.
+    #[oai(validator(minimum(value = "1"), maximum(value = "60000")))]
+    pub deadline_ms: u64,
+    /// Fuel (about one per WebAssembly instruction) every call gets.
+    #[oai(validator(minimum(value = "1000"), maximum(value = "100000000000")))]
+    pub fuel_base: u64,
+    /// Extra fuel per byte of the message.
+    #[oai(validator(maximum(value = "100000")))]
+    pub fuel_per_byte: u64,
+    /// Log text kept per call, bytes.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1048576")))]
+    pub log_bytes: u64,
+    /// Largest component accepted at upload, bytes.
+    #[oai(validator(minimum(value = "1024"), maximum(value = "134217728")))]
+    pub upload_bytes: u64,
+    /// Most actions one call may return.
+    #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
+    pub max_actions: u32,
+}
+
+/// Changes to limits; absent fields keep their value.
+#[derive(Debug, Clone, Default, Object)]
+pub struct LimitsPatch {
+    /// Largest linear memory of a plugin, bytes.
+    #[oai(validator(minimum(value = "1048576"), maximum(value = "1073741824")))]
+    pub memory_bytes: Option<u64>,
+    /// Wall-clock deadline of one call, milliseconds.
+    #[oai(validator(minimum(value = "1"), maximum(value = "60000")))]
+    pub deadline_ms: Option<u64>,
+    /// Fuel every call gets.
+    #[oai(validator(minimum(value = "1000"), maximum(value = "100000000000")))]
+    pub fuel_base: Option<u64>,
+    /// Extra fuel per byte of the message.
+    #[oai(validator(maximum(value = "100000")))]
+    pub fuel_per_byte: Option<u64>,
+    /// Log text kept per call, bytes.
+    #[oai(validator(maximum(value = "1048576")))]
+    pub log_bytes: Option<u64>,
+    /// Largest component accepted at upload, bytes.
+    #[oai(validator(minimum(value = "1024"), maximum(value = "134217728")))]
+    pub upload_bytes: Option<u64>,
+    /// Most actions one call may return.
+    #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
+    pub max_actions: Option<u32>,
+}
+
+impl LimitsPatch {
+    fn apply(&self, mut limits: PluginLimits) -> PluginLimits {
+        if let Some(v) = self.memory_bytes {
+            limits.memory_bytes = v;
+        }
+        if let Some(v) = self.deadline_ms {
+            limits.deadline_ms = v;
+        }
+        if let Some(v) = self.fuel_base {
+            limits.fuel_base = v;
+        }
+        if let Some(v) = self.fuel_per_byte {
+            limits.fuel_per_byte = v;
+        }
+        if let Some(v) = self.log_bytes {
+            limits.log_bytes = v as usize;
+        }
+        if let Some(v) = self.upload_bytes {
+            limits.upload_bytes = v as usize;
+        }
+        if let Some(v) = self.max_actions {
+            limits.max_actions = v as usize;
+        }
+        limits
+    }
+}
+
+impl From<&PluginLimits> for Limits {
+    fn from(l: &PluginLimits) -> Self {
+        Self {
+            memory_bytes: l.memory_bytes,
+            deadline_ms: l.deadline_ms,
+            fuel_base: l.fuel_base,
+            fuel_per_byte: l.fuel_per_byte,
+            log_bytes: l.log_bytes as u64,
+            upload_bytes: l.upload_bytes as u64,
+            max_actions: l.max_actions.try_into().unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// A tenant.
+#[derive(Debug, Clone, Object)]
+pub struct Tenant {
+    /// Its id.
+    pub id: String,
+    /// Its unique name.
+    pub name: String,
+    /// What its plugins may use.
+    pub limits: Limits,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<TenantRow> for Tenant {
+    fn from(t: TenantRow) -> Self {
+        Self {
+            limits: Limits::from(&t.limits),
+            id: t.id,
+            name: t.name,
+            created_at: time(t.created_at),
+        }
+    }
+}
+
+/// A tenant to create.
+#[derive(Debug, Clone, Object)]
+pub struct NewTenant {
+    /// Unique name: lower-case letters, digits, `.`, `_` and `-`, up to 63 characters.
+    #[oai(validator(pattern = r"^[a-z0-9][a-z0-9._-]{0,62}$"))]
+    pub name: String,
+    /// Limits differing from the defaults.
+    pub limits: Option<LimitsPatch>,
+}
+
+/// Changes to a tenant.
+#[derive(Debug, Clone, Object)]
+pub struct TenantPatch {
+    /// Limits to change.
+    pub limits: LimitsPatch,
+}
+
+/// A token to mint.
+#[derive(Debug, Clone, Default, Object)]
+pub struct NewToken {
+    /// Lifetime in seconds (default: the server's `token_ttl_secs`, 30 days).
+    #[oai(validator(minimum(value = "60"), maximum(value = "31536000")))]
+    pub ttl_secs: Option<u64>,
+}
+
+/// A tenant token. Shown once; wasmail keeps no copy.
+#[derive(Debug, Clone, Object)]
+pub struct Token {
+    /// The token, for `Authorization: Bearer <token>`.
+    pub token: String,
+    /// The tenant it acts as.
+    pub tenant_id: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+enum TenantCreated {
+    /// The tenant.
+    #[oai(status = 201)]
+    Created(Json<Tenant>),
+}
+
+#[derive(ApiResponse)]
+enum TokenCreated {
+    /// The token.
+    #[oai(status = 201)]
+    Created(Json<Token>),
+}
+
+#[derive(ApiResponse)]
+enum Deleted {
+    /// Deleted.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// Admin endpoints.
+#[derive(Debug)]
+pub struct AdminApi;
+
+#[OpenApi(tag = "Tags::Admin")]
+impl AdminApi {
+    /// Create a tenant.
+    #[oai(path = "/v1/admin/tenants", method = "post", operation_id = "createTenant")]
+    async fn create_tenant(&self, state: Data<&Shared>, auth: AdminToken, body: Json<NewTenant>) -> Result<TenantCreated, ApiError> {
+        state.admin(&auth)?;
+        let limits = body.limits.clone().unwrap_or_default().apply(PluginLimits::default());
+        let tenant = state.store.create_tenant(&body.name, &limits).await?;
+        Ok(TenantCreated::Created(Json(tenant.into())))
+    }
+
+    /// List tenants.
+    #[oai(path = "/v1/admin/tenants", method = "get", operation_id = "listTenants")]
+    async fn list_tenants(&self, state: Data<&Shared>, auth: AdminToken) -> Result<Json<Vec<Tenant>>, ApiError> {
+        state.admin(&auth)?;
+        let tenants = state.store.tenants().await?;
+        Ok(Json(tenants.into_iter().map(Tenant::from).collect()))
+    }
+
+    /// Get a tenant.
+    #[oai(path = "/v1/admin/tenants/:tenant_id", method = "get", operation_id = "getTenant")]
+    async fn get_tenant(&self, state: Data<&Shared>, auth: AdminToken, tenant_id: Path<String>) -> Result<Json<Tenant>, ApiError> {
+        state.admin(&auth)?;
+        let tenant = state.store.tenant(&tenant_id).await.map_err(missing("tenant"))?;
+        Ok(Json(tenant.into()))
+    }
+
+    /// Change a tenant's plugin limits.
+    #[oai(path = "/v1/admin/tenants/:tenant_id", method = "patch", operation_id = "updateTenant")]
+    async fn update_tenant(
+        &self,
+        state: Data<&Shared>,
+        auth: AdminToken,
+        tenant_id: Path<String>,
+        body: Json<TenantPatch>,
+    ) -> Result<Json<Tenant>, ApiError> {
+        state.admin(&auth)?;
+        let tenant = state.store.tenant(&tenant_id).await.map_err(missing("tenant"))?;
+        let limits = body.limits.apply(tenant.limits);
+        let tenant = state.store.set_tenant_limits(&tenant_id, &limits).await?;
+        Ok(Json(tenant.into()))
+    }
+
+    /// Delete a tenant and everything it owns (plugins, messages, pipelines, runs). Its tokens stop
+    /// working.
+    #[oai(path = "/v1/admin/tenants/:tenant_id", method = "delete", operation_id = "deleteTenant")]
+    async fn delete_tenant(&self, state: Data<&Shared>, auth: AdminToken, tenant_id: Path<String>) -> Result<Deleted, ApiError> {
+        state.admin(&auth)?;
+        state.store.delete_tenant(&tenant_id).await.map_err(missing("tenant"))?;
+        Ok(Deleted::NoContent)
+    }
+
+    /// Mint a token for a tenant.
+    #[oai(path = "/v1/admin/tenants/:tenant_id/tokens", method = "post", operation_id = "createTenantToken")]
+    async fn create_token(
+        &self,
+        state: Data<&Shared>,
+        auth: AdminToken,
+        tenant_id: Path<String>,
+        body: Json<NewToken>,
+    ) -> Result<TokenCreated, ApiError> {
+        state.admin(&auth)?;
+        let tenant = state.store.tenant(&tenant_id).await.map_err(missing("tenant"))?;
+        let ttl = body.ttl_secs.unwrap_or(state.token_ttl_secs);
+        let (token, expires) = state.auth.mint(&tenant.id, ttl)?;
+        Ok(TokenCreated::Created(Json(Token {
+            token,
+            tenant_id: tenant.id,
+            expires_at: time(expires as i64 * 1000),
+        })))
+    }
+}

@@ -1,0 +1,156 @@
+//! The server's configuration: defaults, then an optional TOML file, then `WASMAIL_*` environment
+//! variables (and `DATABASE_URL`), then command-line flags. Unknown keys are errors, so a typo in a
+//! file or a variable name is reported instead of silently ignored.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Everything `wasmail serve` needs. Secrets never print (`SecretString`).
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on (`WASMAIL_LISTEN`). Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Where the SQLite database, the signing key and the compiled-plugin cache live
+    /// (`WASMAIL_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// The database (`DATABASE_URL`); unset means SQLite at `<data_dir>/wasmail.db`.
+    pub database_url: Option<SecretString>,
+    /// The admin token (`WASMAIL_ADMIN_TOKEN`). Unset on a fresh data dir: one is generated, printed
+    /// once, and only its hash is kept.
+    pub admin_token: Option<SecretString>,
+    /// Key that signs tenant tokens (`WASMAIL_JWT_SECRET`, at least 32 bytes). Unset: generated into
+    /// `<data_dir>/jwt.key`.
+    pub jwt_secret: Option<SecretString>,
+    /// Largest message `POST /v1/messages` accepts, in bytes.
+    pub max_message_bytes: usize,
+    /// Pipeline runs executed at once by this node.
+    pub run_workers: usize,
+    /// Messages of one run processed at once.
+    pub run_batch: usize,
+    /// How long shutdown waits for in-flight requests and run batches, in seconds.
+    pub shutdown_grace_secs: u64,
+    /// Default lifetime of a tenant token, in seconds.
+    pub token_ttl_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            admin_token: None,
+            jwt_secret: None,
+            max_message_bytes: 64 << 20,
+            run_workers: 2,
+            run_batch: 32,
+            shutdown_grace_secs: 30,
+            token_ttl_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+/// Keys that may come from `WASMAIL_<KEY>` variables. Other `WASMAIL_*` variables (`WASMAIL_LOG`,
+/// `WASMAIL_CACHE_DIR`) belong to other parts and are not configuration keys.
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "admin_token",
+    "jwt_secret",
+    "max_message_bytes",
+    "run_workers",
+    "run_batch",
+    "shutdown_grace_secs",
+    "token_ttl_secs",
+];
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A configuration that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Reads the layers: `file` (if any), the environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError(format!("{} is not a readable file", file.display())));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let config: Self = figment
+            .merge(Env::prefixed("WASMAIL_").only(ENV_KEYS))
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.run_workers == 0 || self.run_batch == 0 {
+            return Err(ConfigError("run_workers and run_batch must be at least 1".into()));
+        }
+        if self.max_message_bytes == 0 {
+            return Err(ConfigError("max_message_bytes must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The directory of compiled-plugin artifacts.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.data_dir.join("cache")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checked_in_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/wasmail.toml");
+        let config: Config = Figment::new()
+            .merge(Toml::file_exact(&path))
+            .extract()
+            .expect("examples/wasmail.toml is a valid configuration");
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(config.run_workers, 2);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = Figment::new()
+            .merge(Toml::string("listn = \"127.0.0.1:1\""))
+            .extract::<Config>()
+            .expect_err("a misspelt key is an error");
+        assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let config: Config = Figment::new()
+            .merge(Toml::string("admin_token = \"very-secret\""))
+            .extract()
+            .expect("valid");
+        assert!(!format!("{config:?}").contains("very-secret"));
+    }
+}

@@ -1,0 +1,33 @@
+//! Pipelines: what happens to mail. Nothing here knows about HTTP.
+//!
+//! - [`ingest`]: the parse pipeline — raw RFC 5322 → parsed, stored byte-exact, indexed.
+//! - [`apply`]: what a filter's actions do to a stored message (pure).
+//! - [`stages`]: a tenant's plugin versions prepared for their stage configurations, cached.
+//! - [`execute`]: one message through a filter pipeline's stages.
+//! - [`worker`]: executes queued runs in the background, resumably.
+
+pub mod apply;
+pub mod execute;
+pub mod ingest;
+pub mod stages;
+pub mod worker;
+
+use crate::plugins::LoadError;
+use crate::store::StoreError;
+
+/// What went wrong in a pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A plugin could not be loaded or prepared.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A background task died.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The folder a stage failure with `on_error = quarantine` moves a message to.
+pub const QUARANTINE: &str = "Quarantine";

@@ -1,0 +1,500 @@
+//! Messages: the summary row that lists and filters read, the raw bytes, tags and the search index.
+
+use super::{Result, Store, StoreError, from_json, new_id, now_ms, to_json};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, Row};
+
+/// A message to store, parsed by the caller.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Raw bytes, stored as given.
+    pub raw: Vec<u8>,
+    /// Hex SHA-256 of `raw`.
+    pub sha256: String,
+    /// Folder, flags and tags it starts with.
+    pub folder: String,
+    /// IMAP flags.
+    pub flags: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Decoded subject.
+    pub subject: Option<String>,
+    /// First From mailbox: display name.
+    pub from_name: Option<String>,
+    /// First From mailbox: address.
+    pub from_address: Option<String>,
+    /// Date header, Unix ms.
+    pub date: Option<i64>,
+    /// Message-ID header.
+    pub message_id: Option<String>,
+    /// Attachment count.
+    pub attachments: i64,
+    /// Whether mail-parser could read it.
+    pub parsed: bool,
+    /// Text for the full-text index (the text body).
+    pub body_text: String,
+}
+
+/// A stored message's summary.
+#[derive(Debug, Clone)]
+pub struct MessageRow {
+    /// Its id.
+    pub id: String,
+    /// Folder.
+    pub folder: String,
+    /// IMAP flags.
+    pub flags: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Where a discarded message was before it went to the trash.
+    pub trashed_from: Option<String>,
+    /// Decoded subject.
+    pub subject: Option<String>,
+    /// First From mailbox: display name.
+    pub from_name: Option<String>,
+    /// First From mailbox: address.
+    pub from_address: Option<String>,
+    /// Date header, Unix ms.
+    pub date: Option<i64>,
+    /// Message-ID header.
+    pub message_id: Option<String>,
+    /// Raw size in bytes.
+    pub size: i64,
+    /// Hex SHA-256 of the raw bytes.
+    pub sha256: String,
+    /// Attachment count.
+    pub attachments: i64,
+    /// Whether mail-parser could read it.
+    pub parsed: bool,
+    /// Import time, Unix ms.
+    pub received_at: i64,
+}
+
+const COLUMNS: &str = "id, folder, flags, tags, trashed_from, subject, from_name, from_address, date, \
+                       message_id, size, sha256, attachments, parsed, received_at";
+
+fn message(row: &AnyRow) -> Result<MessageRow> {
+    Ok(MessageRow {
+        id: row.try_get("id")?,
+        folder: row.try_get("folder")?,
+        flags: from_json(&row.try_get::<String, _>("flags")?, "message flags")?,
+        tags: from_json(&row.try_get::<String, _>("tags")?, "message tags")?,
+        trashed_from: row.try_get("trashed_from")?,
+        subject: row.try_get("subject")?,
+        from_name: row.try_get("from_name")?,
+        from_address: row.try_get("from_address")?,
+        date: row.try_get("date")?,
+        message_id: row.try_get("message_id")?,
+        size: row.try_get("size")?,
+        sha256: row.try_get("sha256")?,
+        attachments: row.try_get("attachments")?,
+        parsed: row.try_get::<i64, _>("parsed")? != 0,
+        received_at: row.try_get("received_at")?,
+    })
+}
+
+/// Which messages a list (or a run) covers. Empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    /// Exactly this folder. Without it, the trash is left out.
+    pub folder: Option<String>,
+    /// Carries this tag.
+    pub tag: Option<String>,
+    /// Substring of the From name or address, case-insensitive.
+    pub from: Option<String>,
+    /// Substring of the subject, case-insensitive.
+    pub subject: Option<String>,
+    /// Date header at or after, Unix ms.
+    pub since: Option<i64>,
+    /// Date header before, Unix ms.
+    pub until: Option<i64>,
+    /// Full-text query over subject and text body: every word must occur.
+    pub q: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The trash folder: where `discard` moves messages. Bytes are never deleted.
+pub const TRASH: &str = "Trash";
+
+/// A WHERE clause with `$n` placeholders and its values, built in order.
+#[derive(Default)]
+struct Conditions {
+    sql: Vec<String>,
+    args: Vec<Arg>,
+}
+
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+impl Conditions {
+    /// Adds `template`; each `{}` in it becomes the placeholder of `arg`.
+    fn push(&mut self, template: &str, arg: Arg) {
+        self.args.push(arg);
+        self.sql.push(template.replace("{}", &format!("${}", self.args.len())));
+    }
+
+    fn bind<'q>(self, mut query: Query<'q, Any, AnyArguments<'q>>) -> Query<'q, Any, AnyArguments<'q>> {
+        for arg in self.args {
+            query = match arg {
+                Arg::Text(s) => query.bind(s),
+                Arg::Int(i) => query.bind(i),
+            };
+        }
+        query
+    }
+
+    fn where_clause(&self) -> String {
+        self.sql.join(" AND ")
+    }
+}
+
+/// Turns user words into an FTS5 query that cannot be a syntax error: each word a quoted phrase,
+/// all required.
+fn fts_query(q: &str) -> Option<String> {
+    let words: Vec<String> = q
+        .split_whitespace()
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+fn like_pattern(s: &str) -> String {
+    let escaped = s
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+impl MessageFilter {
+    fn conditions(&self, tenant: &str) -> Conditions {
+        let mut c = Conditions::default();
+        c.push("m.tenant_id = {}", Arg::Text(tenant.to_string()));
+        match &self.folder {
+            Some(folder) => c.push("m.folder = {}", Arg::Text(folder.clone())),
+            None => c.push("m.folder <> {}", Arg::Text(TRASH.into())),
+        }
+        if let Some(tag) = &self.tag {
+            c.push(
+                "EXISTS (SELECT 1 FROM message_tags t WHERE t.tenant_id = m.tenant_id \
+                 AND t.message_id = m.id AND t.tag = {})",
+                Arg::Text(tag.clone()),
+            );
+        }
+        if let Some(from) = &self.from {
+            c.push(
+                "(LOWER(COALESCE(m.from_address, '')) LIKE {} ESCAPE '\\' \
+                 OR LOWER(COALESCE(m.from_name, '')) LIKE {} ESCAPE '\\')",
+                Arg::Text(like_pattern(from)),
+            );
+        }
+        if let Some(subject) = &self.subject {
+            c.push(
+                "LOWER(COALESCE(m.subject, '')) LIKE {} ESCAPE '\\'",
+                Arg::Text(like_pattern(subject)),
+            );
+        }
+        if let Some(since) = self.since {
+            c.push("m.date >= {}", Arg::Int(since));
+        }
+        if let Some(until) = self.until {
+            c.push("m.date < {}", Arg::Int(until));
+        }
+        if let Some(q) = self.q.as_deref().and_then(fts_query) {
+            c.push(
+                "m.id IN (SELECT s.message_id FROM message_search s \
+                 WHERE message_search MATCH {} AND s.tenant_id = m.tenant_id)",
+                Arg::Text(q),
+            );
+        }
+        c
+    }
+}
+
+impl Store {
+    /// Stores a message, indexes it, and queues the tenant's on-import pipelines over it, in one
+    /// transaction: a message is never stored without the runs it should trigger.
+    pub async fn insert_message(&self, tenant: &str, new: &NewMessage) -> Result<(MessageRow, Vec<String>)> {
+        let row = MessageRow {
+            id: new_id(),
+            folder: new.folder.clone(),
+            flags: new.flags.clone(),
+            tags: new.tags.clone(),
+            trashed_from: None,
+            subject: new.subject.clone(),
+            from_name: new.from_name.clone(),
+            from_address: new.from_address.clone(),
+            date: new.date,
+            message_id: new.message_id.clone(),
+            size: new.raw.len() as i64,
+            sha256: new.sha256.clone(),
+            attachments: new.attachments,
+            parsed: new.parsed,
+            received_at: now_ms(),
+        };
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO messages (tenant_id, {COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        ))
+        .bind(tenant)
+        .bind(&row.id)
+        .bind(&row.folder)
+        .bind(to_json(&row.flags))
+        .bind(to_json(&row.tags))
+        .bind(&row.trashed_from)
+        .bind(&row.subject)
+        .bind(&row.from_name)
+        .bind(&row.from_address)
+        .bind(row.date)
+        .bind(&row.message_id)
+        .bind(row.size)
+        .bind(&row.sha256)
+        .bind(row.attachments)
+        .bind(i64::from(row.parsed))
+        .bind(row.received_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO message_raw (tenant_id, message_id, raw) VALUES ($1, $2, $3)")
+            .bind(tenant)
+            .bind(&row.id)
+            .bind(&new.raw)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO message_search (tenant_id, message_id, subject, body) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(tenant)
+        .bind(&row.id)
+        .bind(row.subject.as_deref().unwrap_or_default())
+        .bind(&new.body_text)
+        .execute(&mut *tx)
+        .await?;
+        write_tags(&mut tx, tenant, &row.id, &row.tags).await?;
+        let runs = super::runs::queue_import_runs(&mut tx, tenant, &row.id).await?;
+        tx.commit().await?;
+        Ok((row, runs))
+    }
+
+    /// One message's summary.
+    pub async fn message(&self, tenant: &str, id: &str) -> Result<MessageRow> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM messages WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        message(&row)
+    }
+
+    /// A message's raw bytes.
+    pub async fn message_raw(&self, tenant: &str, id: &str) -> Result<Vec<u8>> {
+        let row = sqlx::query("SELECT raw FROM message_raw WHERE tenant_id = $1 AND message_id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// A page of the tenant's messages matching `filter`, newest first, after `cursor`.
+    pub async fn messages(
+        &self,
+        tenant: &str,
+        filter: &MessageFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<MessageRow>> {
+        let mut c = filter.conditions(tenant);
+        if let Some(cursor) = cursor {
+            c.push("m.id < {}", Arg::Text(cursor.to_string()));
+        }
+        let sql = format!(
+            "SELECT {} FROM messages m WHERE {} ORDER BY m.id DESC LIMIT {}",
+            COLUMNS
+                .split(", ")
+                .map(|col| format!("m.{}", col.trim()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            c.where_clause(),
+            u64::from(limit) + 1
+        );
+        let rows = c.bind(sqlx::query(&sql)).fetch_all(self.pool()).await?;
+        let mut items = rows.iter().map(message).collect::<Result<Vec<_>>>()?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|m| m.id.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Ids of every message matching `filter`, oldest first (what a run over a query covers).
+    pub async fn message_ids(&self, tenant: &str, filter: &MessageFilter) -> Result<Vec<String>> {
+        let c = filter.conditions(tenant);
+        let sql = format!(
+            "SELECT m.id FROM messages m WHERE {} ORDER BY m.id",
+            c.where_clause()
+        );
+        let rows = c.bind(sqlx::query(&sql)).fetch_all(self.pool()).await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Which of `ids` are the tenant's messages (the rest are unknown to it).
+    pub async fn existing_message_ids(&self, tenant: &str, ids: &[String]) -> Result<Vec<String>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query("SELECT id FROM messages WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+            if row.is_some() {
+                found.push(id.clone());
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Replaces the tag index of a message.
+async fn write_tags(conn: &mut AnyConnection, tenant: &str, id: &str, tags: &[String]) -> Result<()> {
+    sqlx::query("DELETE FROM message_tags WHERE tenant_id = $1 AND message_id = $2")
+        .bind(tenant)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    for tag in tags {
+        sqlx::query(
+            "INSERT INTO message_tags (tenant_id, message_id, tag) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(tag)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The mailbox state of a message, as a pipeline changes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEnvelope {
+    pub folder: String,
+    pub flags: Vec<String>,
+    pub tags: Vec<String>,
+    pub trashed_from: Option<String>,
+}
+
+/// Reads a message's envelope inside a transaction; `None` when the message is gone.
+pub(crate) async fn read_envelope(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    id: &str,
+) -> Result<Option<StoredEnvelope>> {
+    let row = sqlx::query(
+        "SELECT folder, flags, tags, trashed_from FROM messages WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|r| {
+        Ok(StoredEnvelope {
+            folder: r.try_get("folder")?,
+            flags: from_json(&r.try_get::<String, _>("flags")?, "message flags")?,
+            tags: from_json(&r.try_get::<String, _>("tags")?, "message tags")?,
+            trashed_from: r.try_get("trashed_from")?,
+        })
+    })
+    .transpose()
+}
+
+/// Writes a message's envelope inside a transaction.
+pub(crate) async fn write_envelope(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    id: &str,
+    envelope: &StoredEnvelope,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE messages SET folder = $1, flags = $2, tags = $3, trashed_from = $4 \
+         WHERE tenant_id = $5 AND id = $6",
+    )
+    .bind(&envelope.folder)
+    .bind(to_json(&envelope.flags))
+    .bind(to_json(&envelope.tags))
+    .bind(&envelope.trashed_from)
+    .bind(tenant)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    write_tags(conn, tenant, id, &envelope.tags).await
+}
+
+/// Copies a message (row, raw bytes, index, tags) into `folder`; returns the copy's id.
+pub(crate) async fn copy_message(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    id: &str,
+    folder: &str,
+) -> Result<String> {
+    let copy = new_id();
+    let columns = COLUMNS.replacen("id, folder, ", "", 1).replace(", received_at", "");
+    sqlx::query(&format!(
+        "INSERT INTO messages (tenant_id, id, folder, {columns}, received_at) \
+         SELECT tenant_id, $1, $2, {columns}, $3 FROM messages WHERE tenant_id = $4 AND id = $5"
+    ))
+    .bind(&copy)
+    .bind(folder)
+    .bind(now_ms())
+    .bind(tenant)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO message_raw (tenant_id, message_id, raw) \
+         SELECT tenant_id, $1, raw FROM message_raw WHERE tenant_id = $2 AND message_id = $3",
+    )
+    .bind(&copy)
+    .bind(tenant)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO message_search (tenant_id, message_id, subject, body) \
+         SELECT tenant_id, $1, subject, body FROM message_search WHERE tenant_id = $2 AND message_id = $3",
+    )
+    .bind(&copy)
+    .bind(tenant)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO message_tags (tenant_id, message_id, tag) \
+         SELECT tenant_id, $1, tag FROM message_tags WHERE tenant_id = $2 AND message_id = $3",
+    )
+    .bind(&copy)
+    .bind(tenant)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(copy)
+}

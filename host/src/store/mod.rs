@@ -1,0 +1,164 @@
+//! Storage: every SQL statement of wasmail lives under this module.
+//!
+//! One `sqlx::AnyPool` serves SQLite (the embedded default, a file under the data dir) and, in a later
+//! step, PostgreSQL, chosen by `DATABASE_URL`. Statements are written once in SQL both accept (`$1`
+//! placeholders, BIGINT times in Unix milliseconds, TEXT ids and JSON); what must differ (the full-text
+//! index) is chosen by [`Backend`]. Every tenant-owned row carries `tenant_id` and every statement
+//! filters by it: a resource of another tenant is simply not found.
+
+mod messages;
+mod pipelines;
+mod plugins;
+mod runs;
+mod settings;
+mod tenants;
+
+pub use messages::{MessageFilter, MessageRow, NewMessage, Page};
+pub use pipelines::{OnError, PipelineRow, StageRow};
+pub use plugins::{PluginRow, PluginVersionRow};
+pub use messages::{StoredEnvelope, TRASH};
+pub use runs::{ItemStatus, RunCounts, RunItemRow, RunRow, RunStatus, WorkItem};
+pub use tenants::TenantRow;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such row (for this tenant).
+    #[error("not found")]
+    NotFound,
+    /// The change conflicts with what is stored (a unique name, a version in use).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed or is unreachable.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back (JSON of an older or damaged row).
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    /// The database URL names something this build cannot use.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Shorthand for store results.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, the embedded default.
+    Sqlite,
+}
+
+/// The database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+impl Store {
+    /// Connects to `url`, or to SQLite at `<data_dir>/wasmail.db` when `url` is `None`.
+    pub async fn connect(url: Option<&str>, data_dir: &Path) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let url = match url {
+            Some(url) => url.to_string(),
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("wasmail.db").display()),
+        };
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            return Err(StoreError::Unsupported(
+                "PostgreSQL is not supported by this version yet; unset DATABASE_URL to use SQLite"
+                    .into(),
+            ));
+        } else {
+            return Err(StoreError::Unsupported(format!(
+                "DATABASE_URL must start with sqlite: (got {})",
+                url.split(':').next().unwrap_or_default()
+            )));
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers go on while a writer commits; the busy timeout makes a writer
+                    // wait its turn instead of failing; NORMAL sync is durable across process crashes.
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Applies the migrations that have not run yet.
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool, waiting for connections in use.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A new time-ordered id.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Reads a JSON column, or says which row holds damaged data.
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// Writes a JSON column.
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    // Serialising plain data (strings, numbers, vectors) cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
