@@ -201,6 +201,10 @@ pub fn from_poem(err: poem::Error) -> ApiError {
 
 /// The catch-all of the whole app: any error becomes a problem response.
 pub async fn catch_all(err: poem::Error) -> Response {
+    // A handler's own ApiError travels as an error that carries its finished problem response.
+    if err.is_from_response() {
+        return err.into_response();
+    }
     if err.is::<poem::error::MethodNotAllowedError>() {
         return ApiError::new(Kind::MethodNotAllowed, "this route does not take that method").into_response();
     }

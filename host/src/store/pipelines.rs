@@ -166,7 +166,7 @@ impl Store {
     ) -> Result<PipelineRow> {
         let id = new_id();
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(&format!(
             "INSERT INTO pipelines (tenant_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         ))
@@ -194,7 +194,7 @@ impl Store {
         on_import: bool,
         stages: &[StageRow],
     ) -> Result<PipelineRow> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE pipelines SET name = $1, on_import = $2, updated_at = $3 WHERE tenant_id = $4 AND id = $5",
         )
@@ -249,7 +249,7 @@ impl Store {
 
     /// Deletes a pipeline unless one of its runs is queued or running. Finished runs stay readable.
     pub async fn delete_pipeline(&self, tenant: &str, id: &str) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let active = sqlx::query(
             "SELECT 1 FROM runs WHERE tenant_id = $1 AND pipeline_id = $2 AND status IN ('queued', 'running')",
         )

@@ -59,7 +59,7 @@ impl Store {
         info: &ComponentInfo,
         bytes: &[u8],
     ) -> Result<(PluginVersionRow, bool)> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let existing = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM plugin_versions \
              WHERE tenant_id = $1 AND name = $2 AND sha256 = $3 ORDER BY version LIMIT 1"
@@ -206,7 +206,7 @@ impl Store {
 
     /// Deletes a version unless a pipeline uses it; its component goes when no version uses it.
     pub async fn delete_plugin_version(&self, tenant: &str, name: &str, number: i64) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let used = sqlx::query(
             "SELECT p.name FROM pipeline_stages s JOIN pipelines p \
              ON p.tenant_id = s.tenant_id AND p.id = s.pipeline_id \

@@ -242,7 +242,7 @@ pub(crate) async fn queue_import_runs(conn: &mut AnyConnection, tenant: &str, me
 impl Store {
     /// Makes a run of the tenant's `pipeline` over `messages`.
     pub async fn create_run(&self, tenant: &str, pipeline: &str, trigger: &str, messages: &[String]) -> Result<RunRow> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let exists = sqlx::query("SELECT 1 FROM pipelines WHERE tenant_id = $1 AND id = $2")
             .bind(tenant)
             .bind(pipeline)
@@ -446,7 +446,7 @@ impl Store {
         result: &serde_json::Value,
         apply: impl FnOnce(StoredEnvelope) -> (StoredEnvelope, Vec<String>),
     ) -> Result<ItemStatus> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let status = match read_envelope(&mut tx, tenant, &item.message_id).await? {
             None => ItemStatus::Missing,
             Some(current) => {

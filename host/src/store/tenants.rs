@@ -102,7 +102,7 @@ impl Store {
 
     /// Deletes a tenant and everything it owns, in one transaction.
     pub async fn delete_tenant(&self, id: &str) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("DELETE FROM tenants WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
