@@ -91,13 +91,20 @@ impl Config {
         let mut figment = Figment::new();
         if let Some(file) = file {
             if !file.is_file() {
-                return Err(ConfigError(format!("{} is not a readable file", file.display())));
+                return Err(ConfigError(format!(
+                    "{} is not a readable file",
+                    file.display()
+                )));
             }
             figment = figment.merge(Toml::file_exact(file));
         }
         let config: Self = figment
             .merge(Env::prefixed("WASMAIL_").only(ENV_KEYS))
-            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database_url".into()),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| ConfigError(e.to_string()))?;
@@ -107,7 +114,9 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         if self.run_workers == 0 || self.run_batch == 0 {
-            return Err(ConfigError("run_workers and run_batch must be at least 1".into()));
+            return Err(ConfigError(
+                "run_workers and run_batch must be at least 1".into(),
+            ));
         }
         if self.max_message_bytes == 0 {
             return Err(ConfigError("max_message_bytes must be at least 1".into()));

@@ -49,15 +49,24 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
 /// Opens the database the configuration names (creating the data dir) and applies migrations.
 pub async fn open_store(config: &Config) -> Result<Store, ServerError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| ServerError::Io(format!("cannot create data dir {}: {e}", config.data_dir.display())))?;
-    let url = config.database_url.as_ref().map(|u| u.expose_secret().to_string());
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        ServerError::Io(format!(
+            "cannot create data dir {}: {e}",
+            config.data_dir.display()
+        ))
+    })?;
+    let url = config
+        .database_url
+        .as_ref()
+        .map(|u| u.expose_secret().to_string());
     let store = Store::connect(url.as_deref(), &config.data_dir).await?;
     store.migrate().await?;
     Ok(store)
@@ -89,8 +98,11 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| ServerError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
-        let addr = listener.local_addr().map_err(|e| ServerError::Io(e.to_string()))?;
-        let acceptor = TcpAcceptor::from_tokio(listener).map_err(|e| ServerError::Io(e.to_string()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ServerError::Io(e.to_string()))?;
+        let acceptor =
+            TcpAcceptor::from_tokio(listener).map_err(|e| ServerError::Io(e.to_string()))?;
         let state = Arc::new(AppState {
             store,
             auth,
@@ -120,7 +132,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then shuts down gracefully.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = self.state.worker.clone();
         let workers = self.workers;
@@ -135,7 +150,9 @@ impl Application {
             .run_with_graceful_shutdown(api::app(self.state), signal, Some(self.grace))
             .await;
         if tokio::time::timeout(self.grace, worker_task).await.is_err() {
-            tracing::warn!("run workers did not stop within the grace period; their runs resume at next start");
+            tracing::warn!(
+                "run workers did not stop within the grace period; their runs resume at next start"
+            );
         }
         state.store.close().await;
         served.map_err(|e| ServerError::Io(format!("server failed: {e}")))

@@ -192,32 +192,70 @@ pub struct AdminApi;
 #[OpenApi(tag = "Tags::Admin")]
 impl AdminApi {
     /// Create a tenant.
-    #[oai(path = "/v1/admin/tenants", method = "post", operation_id = "createTenant")]
-    async fn create_tenant(&self, state: Data<&Shared>, auth: AdminToken, body: Json<NewTenant>) -> Result<TenantCreated, ApiError> {
+    #[oai(
+        path = "/v1/admin/tenants",
+        method = "post",
+        operation_id = "createTenant"
+    )]
+    async fn create_tenant(
+        &self,
+        state: Data<&Shared>,
+        auth: AdminToken,
+        body: Json<NewTenant>,
+    ) -> Result<TenantCreated, ApiError> {
         state.admin(&auth)?;
-        let limits = body.limits.clone().unwrap_or_default().apply(PluginLimits::default());
+        let limits = body
+            .limits
+            .clone()
+            .unwrap_or_default()
+            .apply(PluginLimits::default());
         let tenant = state.store.create_tenant(&body.name, &limits).await?;
         Ok(TenantCreated::Created(Json(tenant.into())))
     }
 
     /// List tenants.
-    #[oai(path = "/v1/admin/tenants", method = "get", operation_id = "listTenants")]
-    async fn list_tenants(&self, state: Data<&Shared>, auth: AdminToken) -> Result<Json<Vec<Tenant>>, ApiError> {
+    #[oai(
+        path = "/v1/admin/tenants",
+        method = "get",
+        operation_id = "listTenants"
+    )]
+    async fn list_tenants(
+        &self,
+        state: Data<&Shared>,
+        auth: AdminToken,
+    ) -> Result<Json<Vec<Tenant>>, ApiError> {
         state.admin(&auth)?;
         let tenants = state.store.tenants().await?;
         Ok(Json(tenants.into_iter().map(Tenant::from).collect()))
     }
 
     /// Get a tenant.
-    #[oai(path = "/v1/admin/tenants/:tenant_id", method = "get", operation_id = "getTenant")]
-    async fn get_tenant(&self, state: Data<&Shared>, auth: AdminToken, tenant_id: Path<String>) -> Result<Json<Tenant>, ApiError> {
+    #[oai(
+        path = "/v1/admin/tenants/:tenant_id",
+        method = "get",
+        operation_id = "getTenant"
+    )]
+    async fn get_tenant(
+        &self,
+        state: Data<&Shared>,
+        auth: AdminToken,
+        tenant_id: Path<String>,
+    ) -> Result<Json<Tenant>, ApiError> {
         state.admin(&auth)?;
-        let tenant = state.store.tenant(&tenant_id).await.map_err(missing("tenant"))?;
+        let tenant = state
+            .store
+            .tenant(&tenant_id)
+            .await
+            .map_err(missing("tenant"))?;
         Ok(Json(tenant.into()))
     }
 
     /// Change a tenant's plugin limits.
-    #[oai(path = "/v1/admin/tenants/:tenant_id", method = "patch", operation_id = "updateTenant")]
+    #[oai(
+        path = "/v1/admin/tenants/:tenant_id",
+        method = "patch",
+        operation_id = "updateTenant"
+    )]
     async fn update_tenant(
         &self,
         state: Data<&Shared>,
@@ -226,7 +264,11 @@ impl AdminApi {
         body: Json<TenantPatch>,
     ) -> Result<Json<Tenant>, ApiError> {
         state.admin(&auth)?;
-        let tenant = state.store.tenant(&tenant_id).await.map_err(missing("tenant"))?;
+        let tenant = state
+            .store
+            .tenant(&tenant_id)
+            .await
+            .map_err(missing("tenant"))?;
         let limits = body.limits.apply(tenant.limits);
         let tenant = state.store.set_tenant_limits(&tenant_id, &limits).await?;
         Ok(Json(tenant.into()))
@@ -234,15 +276,32 @@ impl AdminApi {
 
     /// Delete a tenant and everything it owns (plugins, messages, pipelines, runs). Its tokens stop
     /// working.
-    #[oai(path = "/v1/admin/tenants/:tenant_id", method = "delete", operation_id = "deleteTenant")]
-    async fn delete_tenant(&self, state: Data<&Shared>, auth: AdminToken, tenant_id: Path<String>) -> Result<Deleted, ApiError> {
+    #[oai(
+        path = "/v1/admin/tenants/:tenant_id",
+        method = "delete",
+        operation_id = "deleteTenant"
+    )]
+    async fn delete_tenant(
+        &self,
+        state: Data<&Shared>,
+        auth: AdminToken,
+        tenant_id: Path<String>,
+    ) -> Result<Deleted, ApiError> {
         state.admin(&auth)?;
-        state.store.delete_tenant(&tenant_id).await.map_err(missing("tenant"))?;
+        state
+            .store
+            .delete_tenant(&tenant_id)
+            .await
+            .map_err(missing("tenant"))?;
         Ok(Deleted::NoContent)
     }
 
     /// Mint a token for a tenant.
-    #[oai(path = "/v1/admin/tenants/:tenant_id/tokens", method = "post", operation_id = "createTenantToken")]
+    #[oai(
+        path = "/v1/admin/tenants/:tenant_id/tokens",
+        method = "post",
+        operation_id = "createTenantToken"
+    )]
     async fn create_token(
         &self,
         state: Data<&Shared>,
@@ -251,7 +310,11 @@ impl AdminApi {
         body: Json<NewToken>,
     ) -> Result<TokenCreated, ApiError> {
         state.admin(&auth)?;
-        let tenant = state.store.tenant(&tenant_id).await.map_err(missing("tenant"))?;
+        let tenant = state
+            .store
+            .tenant(&tenant_id)
+            .await
+            .map_err(missing("tenant"))?;
         let ttl = body.ttl_secs.unwrap_or(state.token_ttl_secs);
         let (token, expires) = state.auth.mint(&tenant.id, ttl)?;
         Ok(TokenCreated::Created(Json(Token {

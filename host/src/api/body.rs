@@ -11,7 +11,12 @@ pub async fn read_limited(body: Body, limit: usize, what: &str) -> Result<Vec<u8
         .take(limit as u64 + 1)
         .read_to_end(&mut bytes)
         .await
-        .map_err(|e| ApiError::new(Kind::InvalidRequest, format!("could not read the body: {e}")))?;
+        .map_err(|e| {
+            ApiError::new(
+                Kind::InvalidRequest,
+                format!("could not read the body: {e}"),
+            )
+        })?;
     if bytes.len() > limit {
         return Err(ApiError::new(
             Kind::PayloadTooLarge,
@@ -19,7 +24,9 @@ pub async fn read_limited(body: Body, limit: usize, what: &str) -> Result<Vec<u8
         ));
     }
     if bytes.is_empty() {
-        return Err(ApiError::invalid(format!("the body is empty; send the {what}")));
+        return Err(ApiError::invalid(format!(
+            "the body is empty; send the {what}"
+        )));
     }
     Ok(bytes)
 }

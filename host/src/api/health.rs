@@ -23,7 +23,9 @@ impl HealthApi {
     /// The process is alive and serving HTTP. Answers without touching the database or plugins.
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<Health> {
-        Json(Health { status: "ok".into() })
+        Json(Health {
+            status: "ok".into(),
+        })
     }
 
     /// The database is reachable and the plugin engine is up: ready for traffic (503 otherwise).
@@ -31,9 +33,17 @@ impl HealthApi {
     async fn ready(&self, state: Data<&Shared>) -> Result<Json<Health>, ApiError> {
         let db = tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await;
         match db {
-            Ok(Ok(())) => Ok(Json(Health { status: "ready".into() })),
-            Ok(Err(e)) => Err(ApiError::new(Kind::Unavailable, format!("database unreachable: {e}"))),
-            Err(_) => Err(ApiError::new(Kind::Unavailable, "database did not answer within 2 s")),
+            Ok(Ok(())) => Ok(Json(Health {
+                status: "ready".into(),
+            })),
+            Ok(Err(e)) => Err(ApiError::new(
+                Kind::Unavailable,
+                format!("database unreachable: {e}"),
+            )),
+            Err(_) => Err(ApiError::new(
+                Kind::Unavailable,
+                "database did not answer within 2 s",
+            )),
         }
     }
 }

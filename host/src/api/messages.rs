@@ -1,10 +1,10 @@
 //! Messages: import (the parse pipeline), list and search, read parsed or raw, download attachments.
 
+use super::Tags;
 use super::body::read_limited;
 use super::models::time;
 use super::problem::{ApiError, missing};
 use super::state::{Shared, TenantToken};
-use super::Tags;
 use crate::message::{Address, Envelope, ParsedMessage};
 use crate::pipeline::ingest;
 use crate::store::{MessageFilter, MessageRow};
@@ -182,7 +182,10 @@ enum RawResponse {
 enum AttachmentResponse {
     /// The attachment's decoded bytes (always served as a download).
     #[oai(status = 200)]
-    Ok(Attachment<Vec<u8>>, #[oai(header = "X-Content-Type-Options")] String),
+    Ok(
+        Attachment<Vec<u8>>,
+        #[oai(header = "X-Content-Type-Options")] String,
+    ),
 }
 
 /// The list filters, shared with runs over a query.
@@ -274,7 +277,10 @@ impl MessagesApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
         /// Page size.
-        #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "500")))]
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
         limit: Query<u32>,
     ) -> Result<Json<MessagePage>, ApiError> {
         let tenant = state.tenant(&auth).await?;
@@ -287,7 +293,10 @@ impl MessagesApi {
             until: until.0,
             q: q.0,
         });
-        let page = state.store.messages(&tenant.id, &filter, cursor.0.as_deref(), limit.0).await?;
+        let page = state
+            .store
+            .messages(&tenant.id, &filter, cursor.0.as_deref(), limit.0)
+            .await?;
         Ok(Json(MessagePage {
             items: page.items.into_iter().map(MessageSummary::from).collect(),
             next_cursor: page.next_cursor,
@@ -296,10 +305,23 @@ impl MessagesApi {
 
     /// Get a message, parsed: headers, addresses, bodies, attachments.
     #[oai(path = "/v1/messages/:id", method = "get", operation_id = "getMessage")]
-    async fn get(&self, state: Data<&Shared>, auth: TenantToken, id: Path<String>) -> Result<Json<Message>, ApiError> {
+    async fn get(
+        &self,
+        state: Data<&Shared>,
+        auth: TenantToken,
+        id: Path<String>,
+    ) -> Result<Json<Message>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let summary = state.store.message(&tenant.id, &id).await.map_err(missing("message"))?;
-        let raw = state.store.message_raw(&tenant.id, &id).await.map_err(missing("message"))?;
+        let summary = state
+            .store
+            .message(&tenant.id, &id)
+            .await
+            .map_err(missing("message"))?;
+        let raw = state
+            .store
+            .message_raw(&tenant.id, &id)
+            .await
+            .map_err(missing("message"))?;
         let message = tokio::task::spawn_blocking(move || {
             let parsed = ParsedMessage::parse(raw, Envelope::default());
             let mailboxes = |list: Vec<Address>| list.into_iter().map(Mailbox::from).collect();
@@ -334,15 +356,32 @@ impl MessagesApi {
     }
 
     /// Get a message's raw bytes, exactly as imported.
-    #[oai(path = "/v1/messages/:id/raw", method = "get", operation_id = "getMessageRaw")]
-    async fn raw(&self, state: Data<&Shared>, auth: TenantToken, id: Path<String>) -> Result<RawResponse, ApiError> {
+    #[oai(
+        path = "/v1/messages/:id/raw",
+        method = "get",
+        operation_id = "getMessageRaw"
+    )]
+    async fn raw(
+        &self,
+        state: Data<&Shared>,
+        auth: TenantToken,
+        id: Path<String>,
+    ) -> Result<RawResponse, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let raw = state.store.message_raw(&tenant.id, &id).await.map_err(missing("message"))?;
+        let raw = state
+            .store
+            .message_raw(&tenant.id, &id)
+            .await
+            .map_err(missing("message"))?;
         Ok(RawResponse::Ok(Binary(raw)))
     }
 
     /// Download an attachment's decoded bytes.
-    #[oai(path = "/v1/messages/:id/attachments/:index", method = "get", operation_id = "getMessageAttachment")]
+    #[oai(
+        path = "/v1/messages/:id/attachments/:index",
+        method = "get",
+        operation_id = "getMessageAttachment"
+    )]
     async fn attachment(
         &self,
         state: Data<&Shared>,
@@ -351,7 +390,11 @@ impl MessagesApi {
         index: Path<u32>,
     ) -> Result<AttachmentResponse, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let raw = state.store.message_raw(&tenant.id, &id).await.map_err(missing("message"))?;
+        let raw = state
+            .store
+            .message_raw(&tenant.id, &id)
+            .await
+            .map_err(missing("message"))?;
         let index = *index;
         let found = tokio::task::spawn_blocking(move || {
             let parsed = ParsedMessage::parse(raw, Envelope::default());

@@ -10,15 +10,16 @@ mod health;
 mod messages;
 mod models;
 mod pipelines;
-pub mod problem;
 mod plugins;
+pub mod problem;
 mod runs;
 mod state;
 
 pub use models::time;
 pub use state::{AppState, Shared};
 
-use poem::{Endpoint, EndpointExt, Route};
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{Endpoint, EndpointExt, Response, Route};
 use poem_openapi::{OpenApiService, Tags as OaiTags};
 
 /// Operation groups, in the order `/docs` shows them.
@@ -85,4 +86,15 @@ pub fn app(state: Shared) -> impl Endpoint {
         .at("/openapi.json", spec)
         .data(state)
         .catch_all_error(problem::catch_all)
+        .map(close_after_refused_body)
+}
+
+/// A body refused as too large was not read to its end: the connection cannot carry another request,
+/// so say so instead of letting the client reuse it and fail.
+async fn close_after_refused_body(mut resp: Response) -> Response {
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
 }

@@ -1,11 +1,11 @@
 //! Pipelines: define ordered stages of plugins; start runs over messages.
 
+use super::Tags;
 use super::messages::MessageQuery;
 use super::models::time;
 use super::problem::{ApiError, Kind, missing};
 use super::runs::Run;
 use super::state::{Shared, TenantToken};
-use super::Tags;
 use crate::pipeline::PipelineError;
 use crate::plugins::LoadError;
 use crate::store::{OnError, PipelineRow, StageRow, TenantRow};
@@ -187,7 +187,11 @@ enum Deleted {
 
 /// Checks every stage: the version exists and the plugin accepts the configuration (it is prepared
 /// now, so a bad configuration is refused here rather than failing every message later).
-async fn check_stages(state: &Shared, tenant: &TenantRow, stages: &[Stage]) -> Result<Vec<StageRow>, ApiError> {
+async fn check_stages(
+    state: &Shared,
+    tenant: &TenantRow,
+    stages: &[Stage],
+) -> Result<Vec<StageRow>, ApiError> {
     let mut rows = Vec::with_capacity(stages.len());
     for (index, stage) in stages.iter().enumerate() {
         let row = stage.row();
@@ -202,10 +206,17 @@ async fn check_stages(state: &Shared, tenant: &TenantRow, stages: &[Stage]) -> R
                 )),
                 e => e.into(),
             })?;
-        match state.stages.prepared(&tenant.id, &version, &row.config, &tenant.limits).await {
+        match state
+            .stages
+            .prepared(&tenant.id, &version, &row.config, &tenant.limits)
+            .await
+        {
             Ok(_) => {}
             Err(PipelineError::Load(e @ (LoadError::Rejected(_) | LoadError::Prepare(_)))) => {
-                return Err(ApiError::new(Kind::ConfigRejected, format!("stages[{index}]: {e}")));
+                return Err(ApiError::new(
+                    Kind::ConfigRejected,
+                    format!("stages[{index}]: {e}"),
+                ));
             }
             Err(e) => return Err(e.into()),
         }
@@ -222,8 +233,17 @@ pub struct PipelinesApi;
 impl PipelinesApi {
     /// Create a pipeline. Every stage is prepared with its configuration first; one the plugin
     /// rejects is a 422 `plugin-config-rejected` naming the stage.
-    #[oai(path = "/v1/pipelines", method = "post", operation_id = "createPipeline")]
-    async fn create(&self, state: Data<&Shared>, auth: TenantToken, body: Json<PipelineInput>) -> Result<PipelineCreated, ApiError> {
+    #[oai(
+        path = "/v1/pipelines",
+        method = "post",
+        operation_id = "createPipeline"
+    )]
+    async fn create(
+        &self,
+        state: Data<&Shared>,
+        auth: TenantToken,
+        body: Json<PipelineInput>,
+    ) -> Result<PipelineCreated, ApiError> {
         let tenant = state.tenant(&auth).await?;
         let stages = check_stages(&state, &tenant, &body.stages).await?;
         let row = state
@@ -235,25 +255,56 @@ impl PipelinesApi {
 
     /// List pipelines.
     #[oai(path = "/v1/pipelines", method = "get", operation_id = "listPipelines")]
-    async fn list(&self, state: Data<&Shared>, auth: TenantToken) -> Result<Json<Vec<Pipeline>>, ApiError> {
+    async fn list(
+        &self,
+        state: Data<&Shared>,
+        auth: TenantToken,
+    ) -> Result<Json<Vec<Pipeline>>, ApiError> {
         let tenant = state.tenant(&auth).await?;
         let rows = state.store.pipelines(&tenant.id).await?;
         Ok(Json(rows.into_iter().map(Pipeline::from).collect()))
     }
 
     /// Get a pipeline.
-    #[oai(path = "/v1/pipelines/:id", method = "get", operation_id = "getPipeline")]
-    async fn get(&self, state: Data<&Shared>, auth: TenantToken, id: Path<String>) -> Result<Json<Pipeline>, ApiError> {
+    #[oai(
+        path = "/v1/pipelines/:id",
+        method = "get",
+        operation_id = "getPipeline"
+    )]
+    async fn get(
+        &self,
+        state: Data<&Shared>,
+        auth: TenantToken,
+        id: Path<String>,
+    ) -> Result<Json<Pipeline>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let row = state.store.pipeline(&tenant.id, &id).await.map_err(missing("pipeline"))?;
+        let row = state
+            .store
+            .pipeline(&tenant.id, &id)
+            .await
+            .map_err(missing("pipeline"))?;
         Ok(Json(row.into()))
     }
 
     /// Replace a pipeline's definition. Runs already made keep the stages they were made with.
-    #[oai(path = "/v1/pipelines/:id", method = "put", operation_id = "updatePipeline")]
-    async fn update(&self, state: Data<&Shared>, auth: TenantToken, id: Path<String>, body: Json<PipelineInput>) -> Result<Json<Pipeline>, ApiError> {
+    #[oai(
+        path = "/v1/pipelines/:id",
+        method = "put",
+        operation_id = "updatePipeline"
+    )]
+    async fn update(
+        &self,
+        state: Data<&Shared>,
+        auth: TenantToken,
+        id: Path<String>,
+        body: Json<PipelineInput>,
+    ) -> Result<Json<Pipeline>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        state.store.pipeline(&tenant.id, &id).await.map_err(missing("pipeline"))?;
+        state
+            .store
+            .pipeline(&tenant.id, &id)
+            .await
+            .map_err(missing("pipeline"))?;
         let stages = check_stages(&state, &tenant, &body.stages).await?;
         let row = state
             .store
@@ -264,19 +315,46 @@ impl PipelinesApi {
     }
 
     /// Delete a pipeline (409 while it has queued or running runs). Its finished runs stay readable.
-    #[oai(path = "/v1/pipelines/:id", method = "delete", operation_id = "deletePipeline")]
-    async fn delete(&self, state: Data<&Shared>, auth: TenantToken, id: Path<String>) -> Result<Deleted, ApiError> {
+    #[oai(
+        path = "/v1/pipelines/:id",
+        method = "delete",
+        operation_id = "deletePipeline"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&Shared>,
+        auth: TenantToken,
+        id: Path<String>,
+    ) -> Result<Deleted, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        state.store.delete_pipeline(&tenant.id, &id).await.map_err(missing("pipeline"))?;
+        state
+            .store
+            .delete_pipeline(&tenant.id, &id)
+            .await
+            .map_err(missing("pipeline"))?;
         Ok(Deleted::NoContent)
     }
 
     /// Run a pipeline over chosen messages, the messages matching a query, or all of them. The run
     /// executes in the background (202); it survives a restart of the server.
-    #[oai(path = "/v1/pipelines/:id/runs", method = "post", operation_id = "createRun")]
-    async fn run(&self, state: Data<&Shared>, auth: TenantToken, id: Path<String>, body: Json<RunRequest>) -> Result<RunAccepted, ApiError> {
+    #[oai(
+        path = "/v1/pipelines/:id/runs",
+        method = "post",
+        operation_id = "createRun"
+    )]
+    async fn run(
+        &self,
+        state: Data<&Shared>,
+        auth: TenantToken,
+        id: Path<String>,
+        body: Json<RunRequest>,
+    ) -> Result<RunAccepted, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        state.store.pipeline(&tenant.id, &id).await.map_err(missing("pipeline"))?;
+        state
+            .store
+            .pipeline(&tenant.id, &id)
+            .await
+            .map_err(missing("pipeline"))?;
         let body = body.0;
         let messages = match (body.message_ids, body.query, body.all) {
             (Some(ids), None, None | Some(false)) => {
@@ -289,11 +367,26 @@ impl PipelinesApi {
                 }
                 found
             }
-            (None, Some(query), None | Some(false)) => state.store.message_ids(&tenant.id, &query.into()).await?,
-            (None, None, Some(true)) => state.store.message_ids(&tenant.id, &Default::default()).await?,
-            _ => return Err(ApiError::invalid("give exactly one of `message_ids`, `query` and `all: true`")),
+            (None, Some(query), None | Some(false)) => {
+                state.store.message_ids(&tenant.id, &query.into()).await?
+            }
+            (None, None, Some(true)) => {
+                state
+                    .store
+                    .message_ids(&tenant.id, &Default::default())
+                    .await?
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "give exactly one of `message_ids`, `query` and `all: true`",
+                ));
+            }
         };
-        let run = state.store.create_run(&tenant.id, &id, "api", &messages).await.map_err(missing("pipeline"))?;
+        let run = state
+            .store
+            .create_run(&tenant.id, &id, "api", &messages)
+            .await
+            .map_err(missing("pipeline"))?;
         state.worker.wake();
         Ok(RunAccepted::Accepted(Json(Run::from_row(run, None))))
     }

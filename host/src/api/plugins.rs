@@ -1,10 +1,10 @@
 //! Plugins: upload versions, list, inspect, delete, and try one on a message (dry run).
 
+use super::Tags;
 use super::body::read_limited;
 use super::models::{PluginFailure, PluginOutcome, time};
 use super::problem::{ApiError, Kind, missing};
 use super::state::{Shared, TenantToken};
-use super::Tags;
 use crate::message::{Envelope, ParsedMessage};
 use crate::store::PluginVersionRow;
 use chrono::{DateTime, Utc};
@@ -118,7 +118,11 @@ impl PluginsApi {
     /// Upload a version of a plugin: the raw WebAssembly component as the body
     /// (`Content-Type: application/wasm`). It is checked (a component, targeting
     /// `wasmail:plugin/filter`, importing nothing forbidden) and compiled before it is stored.
-    #[oai(path = "/v1/plugins/:name/versions", method = "post", operation_id = "uploadPluginVersion")]
+    #[oai(
+        path = "/v1/plugins/:name/versions",
+        method = "post",
+        operation_id = "uploadPluginVersion"
+    )]
     async fn upload(
         &self,
         state: Data<&Shared>,
@@ -130,11 +134,16 @@ impl PluginsApi {
         let bytes = read_limited(body.0, tenant.limits.upload_bytes, "component").await?;
         let (runtime, limits) = (state.stages.runtime().clone(), tenant.limits.clone());
         let (info, bytes) = tokio::task::spawn_blocking(move || {
-            runtime.load(&bytes, &limits).map(|plugin| (plugin.info().clone(), bytes))
+            runtime
+                .load(&bytes, &limits)
+                .map(|plugin| (plugin.info().clone(), bytes))
         })
         .await
         .map_err(ApiError::internal)??;
-        let (version, created) = state.store.add_plugin_version(&tenant.id, &name, &info, &bytes).await?;
+        let (version, created) = state
+            .store
+            .add_plugin_version(&tenant.id, &name, &info, &bytes)
+            .await?;
         Ok(if created {
             Uploaded::Created(Json(version.into()))
         } else {
@@ -144,7 +153,11 @@ impl PluginsApi {
 
     /// List plugins.
     #[oai(path = "/v1/plugins", method = "get", operation_id = "listPlugins")]
-    async fn list(&self, state: Data<&Shared>, auth: TenantToken) -> Result<Json<Vec<Plugin>>, ApiError> {
+    async fn list(
+        &self,
+        state: Data<&Shared>,
+        auth: TenantToken,
+    ) -> Result<Json<Vec<Plugin>>, ApiError> {
         let tenant = state.tenant(&auth).await?;
         let plugins = state.store.plugins(&tenant.id).await?;
         Ok(Json(
@@ -161,33 +174,80 @@ impl PluginsApi {
     }
 
     /// List a plugin's versions.
-    #[oai(path = "/v1/plugins/:name/versions", method = "get", operation_id = "listPluginVersions")]
-    async fn versions(&self, state: Data<&Shared>, auth: TenantToken, name: Path<String>) -> Result<Json<Vec<PluginVersion>>, ApiError> {
+    #[oai(
+        path = "/v1/plugins/:name/versions",
+        method = "get",
+        operation_id = "listPluginVersions"
+    )]
+    async fn versions(
+        &self,
+        state: Data<&Shared>,
+        auth: TenantToken,
+        name: Path<String>,
+    ) -> Result<Json<Vec<PluginVersion>>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let versions = state.store.plugin_versions(&tenant.id, &name).await.map_err(missing("plugin"))?;
-        Ok(Json(versions.into_iter().map(PluginVersion::from).collect()))
+        let versions = state
+            .store
+            .plugin_versions(&tenant.id, &name)
+            .await
+            .map_err(missing("plugin"))?;
+        Ok(Json(
+            versions.into_iter().map(PluginVersion::from).collect(),
+        ))
     }
 
     /// Get one version.
-    #[oai(path = "/v1/plugins/:name/versions/:version", method = "get", operation_id = "getPluginVersion")]
-    async fn get(&self, state: Data<&Shared>, auth: TenantToken, name: Path<String>, version: Path<i64>) -> Result<Json<PluginVersion>, ApiError> {
+    #[oai(
+        path = "/v1/plugins/:name/versions/:version",
+        method = "get",
+        operation_id = "getPluginVersion"
+    )]
+    async fn get(
+        &self,
+        state: Data<&Shared>,
+        auth: TenantToken,
+        name: Path<String>,
+        version: Path<i64>,
+    ) -> Result<Json<PluginVersion>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let version = state.store.plugin_version(&tenant.id, &name, *version).await.map_err(missing("plugin version"))?;
+        let version = state
+            .store
+            .plugin_version(&tenant.id, &name, *version)
+            .await
+            .map_err(missing("plugin version"))?;
         Ok(Json(version.into()))
     }
 
     /// Delete a version. Refused (409) while a pipeline uses it.
-    #[oai(path = "/v1/plugins/:name/versions/:version", method = "delete", operation_id = "deletePluginVersion")]
-    async fn delete(&self, state: Data<&Shared>, auth: TenantToken, name: Path<String>, version: Path<i64>) -> Result<Deleted, ApiError> {
+    #[oai(
+        path = "/v1/plugins/:name/versions/:version",
+        method = "delete",
+        operation_id = "deletePluginVersion"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&Shared>,
+        auth: TenantToken,
+        name: Path<String>,
+        version: Path<i64>,
+    ) -> Result<Deleted, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        state.store.delete_plugin_version(&tenant.id, &name, *version).await.map_err(missing("plugin version"))?;
+        state
+            .store
+            .delete_plugin_version(&tenant.id, &name, *version)
+            .await
+            .map_err(missing("plugin version"))?;
         Ok(Deleted::NoContent)
     }
 
     /// Try a version on a message, with a stage configuration, under your limits. Nothing is
     /// stored or changed: the answer is the actions, logs, fuel and time, or the plugin's failure.
     /// A configuration the plugin rejects is a 422 `plugin-config-rejected`.
-    #[oai(path = "/v1/plugins/:name/versions/:version/test", method = "post", operation_id = "testPluginVersion")]
+    #[oai(
+        path = "/v1/plugins/:name/versions/:version/test",
+        method = "post",
+        operation_id = "testPluginVersion"
+    )]
     async fn test(
         &self,
         state: Data<&Shared>,
@@ -197,14 +257,26 @@ impl PluginsApi {
         body: Json<DryRunRequest>,
     ) -> Result<Json<DryRunResult>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let version = state.store.plugin_version(&tenant.id, &name, *version).await.map_err(missing("plugin version"))?;
+        let version = state
+            .store
+            .plugin_version(&tenant.id, &name, *version)
+            .await
+            .map_err(missing("plugin version"))?;
         let body = body.0;
         let (raw, mut envelope) = match (body.message, body.message_base64, body.message_id) {
             (Some(text), None, None) => (text.into_bytes(), Envelope::default()),
             (None, Some(bytes), None) => (bytes.0, Envelope::default()),
             (None, None, Some(id)) => {
-                let summary = state.store.message(&tenant.id, &id).await.map_err(missing("message"))?;
-                let raw = state.store.message_raw(&tenant.id, &id).await.map_err(missing("message"))?;
+                let summary = state
+                    .store
+                    .message(&tenant.id, &id)
+                    .await
+                    .map_err(missing("message"))?;
+                let raw = state
+                    .store
+                    .message_raw(&tenant.id, &id)
+                    .await
+                    .map_err(missing("message"))?;
                 let envelope = Envelope {
                     folder: summary.folder,
                     flags: summary.flags,
@@ -221,7 +293,11 @@ impl PluginsApi {
         if raw.len() > state.max_message_bytes {
             return Err(ApiError::new(
                 Kind::PayloadTooLarge,
-                format!("the message is {} bytes; the limit is {}", raw.len(), state.max_message_bytes),
+                format!(
+                    "the message is {} bytes; the limit is {}",
+                    raw.len(),
+                    state.max_message_bytes
+                ),
             ));
         }
         if let Some(folder) = body.folder {
@@ -231,7 +307,10 @@ impl PluginsApi {
             Some(value) => value.to_string(),
             None => "null".to_string(),
         };
-        let prepared = state.stages.prepared(&tenant.id, &version, &config, &tenant.limits).await?;
+        let prepared = state
+            .stages
+            .prepared(&tenant.id, &version, &config, &tenant.limits)
+            .await?;
         let message = tokio::task::spawn_blocking(move || ParsedMessage::parse(raw, envelope))
             .await
             .map_err(ApiError::internal)?;

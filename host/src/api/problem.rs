@@ -166,7 +166,10 @@ impl ApiError {
     /// 500; `error` is logged, not returned.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {error}");
-        Self::new(Kind::Internal, "internal error; the server log has the details")
+        Self::new(
+            Kind::Internal,
+            "internal error; the server log has the details",
+        )
     }
 
     /// The HTTP status.
@@ -192,7 +195,9 @@ pub fn from_poem(err: poem::Error) -> ApiError {
         _ => Kind::InvalidRequest,
     };
     let detail = match kind {
-        Kind::Unauthorized => "missing or malformed `Authorization: Bearer <token>` header".to_string(),
+        Kind::Unauthorized => {
+            "missing or malformed `Authorization: Bearer <token>` header".to_string()
+        }
         Kind::NotFound => "no such route; /docs lists them".to_string(),
         _ => err.to_string(),
     };
@@ -206,7 +211,11 @@ pub async fn catch_all(err: poem::Error) -> Response {
         return err.into_response();
     }
     if err.is::<poem::error::MethodNotAllowedError>() {
-        return ApiError::new(Kind::MethodNotAllowed, "this route does not take that method").into_response();
+        return ApiError::new(
+            Kind::MethodNotAllowed,
+            "this route does not take that method",
+        )
+        .into_response();
     }
     from_poem(err).into_response()
 }

@@ -1,10 +1,10 @@
 //! Runs: follow a pipeline run, read its per-message, per-stage results, cancel it.
 
+use super::Tags;
 use super::models::{ActionModel, PluginFailure, PluginLog, reparse, time};
 use super::pipelines::Stage;
 use super::problem::{ApiError, missing};
 use super::state::{Shared, TenantToken};
-use super::Tags;
 use crate::store::{ItemStatus, RunItemRow, RunRow, RunStatus};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -212,7 +212,9 @@ impl Run {
     pub fn from_row(r: RunRow, results: Option<(Vec<RunItemRow>, u32)>) -> Self {
         let (results, next) = match results {
             Some((items, limit)) => {
-                let next = (items.len() == limit as usize).then(|| items.last().map(|i| i.seq)).flatten();
+                let next = (items.len() == limit as usize)
+                    .then(|| items.last().map(|i| i.seq))
+                    .flatten();
                 (Some(items.into_iter().map(RunItem::from).collect()), next)
             }
             None => (None, None),
@@ -269,16 +271,28 @@ impl RunsApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
         /// Page size.
-        #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))]
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "1"), maximum(value = "200"))
+        )]
         limit: Query<u32>,
     ) -> Result<Json<RunPage>, ApiError> {
         let tenant = state.tenant(&auth).await?;
         let page = state
             .store
-            .runs(&tenant.id, pipeline_id.0.as_deref(), cursor.0.as_deref(), limit.0)
+            .runs(
+                &tenant.id,
+                pipeline_id.0.as_deref(),
+                cursor.0.as_deref(),
+                limit.0,
+            )
             .await?;
         Ok(Json(RunPage {
-            items: page.items.into_iter().map(|r| Run::from_row(r, None)).collect(),
+            items: page
+                .items
+                .into_iter()
+                .map(|r| Run::from_row(r, None))
+                .collect(),
             next_cursor: page.next_cursor,
         }))
     }
@@ -294,21 +308,44 @@ impl RunsApi {
         #[oai(default = "default_after", validator(minimum(value = "-1")))]
         results_after: Query<i64>,
         /// Results per page.
-        #[oai(default = "default_limit", validator(minimum(value = "0"), maximum(value = "1000")))]
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "0"), maximum(value = "1000"))
+        )]
         results_limit: Query<u32>,
     ) -> Result<Json<Run>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let run = state.store.run(&tenant.id, &id).await.map_err(missing("run"))?;
-        let items = state.store.run_items(&tenant.id, &id, results_after.0, results_limit.0).await?;
+        let run = state
+            .store
+            .run(&tenant.id, &id)
+            .await
+            .map_err(missing("run"))?;
+        let items = state
+            .store
+            .run_items(&tenant.id, &id, results_after.0, results_limit.0)
+            .await?;
         Ok(Json(Run::from_row(run, Some((items, results_limit.0)))))
     }
 
     /// Cancel a queued or running run (409 when it has ended). Messages already processed keep
     /// their results.
-    #[oai(path = "/v1/runs/:id/cancel", method = "post", operation_id = "cancelRun")]
-    async fn cancel(&self, state: Data<&Shared>, auth: TenantToken, id: Path<String>) -> Result<Json<Run>, ApiError> {
+    #[oai(
+        path = "/v1/runs/:id/cancel",
+        method = "post",
+        operation_id = "cancelRun"
+    )]
+    async fn cancel(
+        &self,
+        state: Data<&Shared>,
+        auth: TenantToken,
+        id: Path<String>,
+    ) -> Result<Json<Run>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let run = state.store.cancel_run(&tenant.id, &id).await.map_err(missing("run"))?;
+        let run = state
+            .store
+            .cancel_run(&tenant.id, &id)
+            .await
+            .map_err(missing("run"))?;
         Ok(Json(Run::from_row(run, None)))
     }
 }

@@ -5,8 +5,8 @@ use crate::auth::Auth;
 use crate::pipeline::stages::StageCache;
 use crate::pipeline::worker::Worker;
 use crate::store::{Store, StoreError, TenantRow};
-use poem_openapi::auth::Bearer;
 use poem_openapi::SecurityScheme;
+use poem_openapi::auth::Bearer;
 use std::sync::Arc;
 
 /// The application's shared state.

@@ -80,7 +80,9 @@ impl Auth {
             Some(token) => {
                 let token = token.expose_secret();
                 if token.len() < 16 {
-                    return Err(AuthError::Setup("WASMAIL_ADMIN_TOKEN must be at least 16 characters".into()));
+                    return Err(AuthError::Setup(
+                        "WASMAIL_ADMIN_TOKEN must be at least 16 characters".into(),
+                    ));
                 }
                 (sha256(token), None)
             }
@@ -92,8 +94,9 @@ impl Auth {
                 } else {
                     let stored = store.setting(ADMIN_HASH_KEY).await?.unwrap_or_default();
                     let mut bytes = [0u8; 32];
-                    hex::decode_to_slice(stored, &mut bytes)
-                        .map_err(|e| AuthError::Setup(format!("stored admin token hash is damaged: {e}")))?;
+                    hex::decode_to_slice(stored, &mut bytes).map_err(|e| {
+                        AuthError::Setup(format!("stored admin token hash is damaged: {e}"))
+                    })?;
                     (bytes, None)
                 }
             }
@@ -122,7 +125,9 @@ impl Auth {
         if self.is_admin(token) {
             Ok(())
         } else if self.verify(token).is_ok() {
-            Err(AuthError::Forbidden("this operation needs the admin token, not a tenant token".into()))
+            Err(AuthError::Forbidden(
+                "this operation needs the admin token, not a tenant token".into(),
+            ))
         } else {
             Err(AuthError::Unauthorized("invalid admin token".into()))
         }
@@ -147,7 +152,8 @@ impl Auth {
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         if self.is_admin(token) {
             return Err(AuthError::Forbidden(
-                "this operation needs a tenant token; the admin token does not act as a tenant".into(),
+                "this operation needs a tenant token; the admin token does not act as a tenant"
+                    .into(),
             ));
         }
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)

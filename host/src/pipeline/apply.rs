@@ -73,9 +73,16 @@ mod tests {
     fn discard_keeps_where_it_came_from_and_moving_out_forgets_it() {
         let mut env = inbox();
         apply(&mut env, &[Action::Discard]);
-        assert_eq!((env.folder.as_str(), env.trashed_from.as_deref()), (TRASH, Some("INBOX")));
+        assert_eq!(
+            (env.folder.as_str(), env.trashed_from.as_deref()),
+            (TRASH, Some("INBOX"))
+        );
         apply(&mut env, &[Action::Discard]);
-        assert_eq!(env.trashed_from.as_deref(), Some("INBOX"), "a second discard keeps the origin");
+        assert_eq!(
+            env.trashed_from.as_deref(),
+            Some("INBOX"),
+            "a second discard keeps the origin"
+        );
         apply(&mut env, &[Action::MoveTo("Archive".into())]);
         assert_eq!((env.folder.as_str(), env.trashed_from), ("Archive", None));
     }
@@ -101,7 +108,10 @@ mod tests {
         assert_eq!(env.flags, vec!["\\Flagged".to_string()]);
         assert_eq!(env.tags, vec!["a".to_string()]);
         assert_eq!(effects.copies, vec!["Copies".to_string()]);
-        assert_eq!(effects.deferred, vec![Action::Forward("x@example.test".into())]);
+        assert_eq!(
+            effects.deferred,
+            vec![Action::Forward("x@example.test".into())]
+        );
         assert!(effects.stopped);
     }
 }

@@ -134,7 +134,10 @@ pub async fn execute(
             continue;
         }
         message = with_envelope(message, &working);
-        match runtime.run_prepared(&stage.prepared, message.clone(), limits).await {
+        match runtime
+            .run_prepared(&stage.prepared, message.clone(), limits)
+            .await
+        {
             Ok(outcome) => {
                 let Effects {
                     copies,

@@ -71,9 +71,10 @@ impl StageCache {
         }
         let bytes = self.store.component(tenant, &version.sha256).await?;
         let (runtime, config, limits) = (self.runtime.clone(), key.config.clone(), limits.clone());
-        let prepared = tokio::task::spawn_blocking(move || runtime.prepare(&bytes, &config, &limits))
-            .await
-            .map_err(|e| PipelineError::Internal(format!("preparing task failed: {e}")))??;
+        let prepared =
+            tokio::task::spawn_blocking(move || runtime.prepare(&bytes, &config, &limits))
+                .await
+                .map_err(|e| PipelineError::Internal(format!("preparing task failed: {e}")))??;
         self.prepared.lock().put(key, prepared.clone());
         Ok(prepared)
     }

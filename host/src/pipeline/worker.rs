@@ -5,9 +5,9 @@
 //! shutdown: on shutdown the batch in flight finishes and the run goes back to the queue, so the next
 //! start resumes it where it stopped.
 
+use super::PipelineError;
 use super::execute::{ReadyStage, execute};
 use super::stages::StageCache;
-use super::PipelineError;
 use crate::message::Envelope;
 use crate::store::{ItemStatus, RunRow, RunStatus, Store, StoreError, WorkItem};
 use futures_util::StreamExt;
@@ -101,7 +101,10 @@ impl Worker {
 
     /// Claims one queued run and executes it until it finishes, is cancelled, or `shutdown` turns
     /// true.
-    pub async fn try_execute_run(&self, shutdown: &watch::Receiver<bool>) -> Result<Step, PipelineError> {
+    pub async fn try_execute_run(
+        &self,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<Step, PipelineError> {
         let busy = self.inner.busy.lock().clone();
         let Some((tenant, run)) = self.inner.store.claim_run(&busy).await? else {
             return Ok(Step::Empty);
@@ -129,13 +132,23 @@ impl Worker {
         Ok(Step::Ran(run.id))
     }
 
-    async fn execute_run(&self, tenant: &str, run: &RunRow, shutdown: &watch::Receiver<bool>) -> Result<(), PipelineError> {
+    async fn execute_run(
+        &self,
+        tenant: &str,
+        run: &RunRow,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<(), PipelineError> {
         let store = &self.inner.store;
         let limits = store.tenant(tenant).await?.limits;
         let mut stages = Vec::with_capacity(run.stages.len());
         for (index, row) in run.stages.iter().enumerate() {
             let prepared = match store.plugin_version(tenant, &row.plugin, row.version).await {
-                Ok(version) => self.inner.stages.prepared(tenant, &version, &row.config, &limits).await,
+                Ok(version) => {
+                    self.inner
+                        .stages
+                        .prepared(tenant, &version, &row.config, &limits)
+                        .await
+                }
                 Err(e) => Err(e.into()),
             };
             match prepared {
@@ -144,8 +157,13 @@ impl Worker {
                     prepared,
                 }),
                 Err(e) => {
-                    let why = format!("stage {index} ({} version {}) cannot run: {e}", row.plugin, row.version);
-                    store.finish_run(tenant, &run.id, RunStatus::Failed, Some(&why)).await?;
+                    let why = format!(
+                        "stage {index} ({} version {}) cannot run: {e}",
+                        row.plugin, row.version
+                    );
+                    store
+                        .finish_run(tenant, &run.id, RunStatus::Failed, Some(&why))
+                        .await?;
                     return Ok(());
                 }
             }
@@ -158,9 +176,13 @@ impl Worker {
             if store.run_status(tenant, &run.id).await? != RunStatus::Running {
                 return Ok(()); // cancelled
             }
-            let items = store.pending_items(tenant, &run.id, self.inner.batch as u32).await?;
+            let items = store
+                .pending_items(tenant, &run.id, self.inner.batch as u32)
+                .await?;
             if items.is_empty() {
-                store.finish_run(tenant, &run.id, RunStatus::Completed, None).await?;
+                store
+                    .finish_run(tenant, &run.id, RunStatus::Completed, None)
+                    .await?;
                 return Ok(());
             }
             let results = futures_util::stream::iter(items)
@@ -191,7 +213,9 @@ impl Worker {
             (Err(StoreError::NotFound), _) | (_, Err(StoreError::NotFound)) => {
                 let result = serde_json::json!({ "error": "the message no longer exists" });
                 store
-                    .complete_item(tenant, run, &item, ItemStatus::Missing, &result, |e| (e, Vec::new()))
+                    .complete_item(tenant, run, &item, ItemStatus::Missing, &result, |e| {
+                        (e, Vec::new())
+                    })
                     .await?;
                 return Ok(());
             }
@@ -206,15 +230,21 @@ impl Worker {
         let message = parse(raw, &envelope).await?;
         let runtime = self.inner.stages.runtime();
         let result = execute(runtime, stages, message, envelope, limits).await;
-        let json = serde_json::to_value(&result).map_err(|e| PipelineError::Internal(e.to_string()))?;
+        let json =
+            serde_json::to_value(&result).map_err(|e| PipelineError::Internal(e.to_string()))?;
         store
-            .complete_item(tenant, run, &item, result.status(), &json, |current| result.apply_to(current))
+            .complete_item(tenant, run, &item, result.status(), &json, |current| {
+                result.apply_to(current)
+            })
             .await?;
         Ok(())
     }
 }
 
-async fn parse(raw: Vec<u8>, envelope: &crate::store::StoredEnvelope) -> Result<crate::message::ParsedMessage, PipelineError> {
+async fn parse(
+    raw: Vec<u8>,
+    envelope: &crate::store::StoredEnvelope,
+) -> Result<crate::message::ParsedMessage, PipelineError> {
     let envelope = Envelope {
         folder: envelope.folder.clone(),
         flags: envelope.flags.clone(),

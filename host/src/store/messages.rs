@@ -141,10 +141,14 @@ impl Conditions {
     /// Adds `template`; each `{}` in it becomes the placeholder of `arg`.
     fn push(&mut self, template: &str, arg: Arg) {
         self.args.push(arg);
-        self.sql.push(template.replace("{}", &format!("${}", self.args.len())));
+        self.sql
+            .push(template.replace("{}", &format!("${}", self.args.len())));
     }
 
-    fn bind<'q>(self, mut query: Query<'q, Any, AnyArguments<'q>>) -> Query<'q, Any, AnyArguments<'q>> {
+    fn bind<'q>(
+        self,
+        mut query: Query<'q, Any, AnyArguments<'q>>,
+    ) -> Query<'q, Any, AnyArguments<'q>> {
         for arg in self.args {
             query = match arg {
                 Arg::Text(s) => query.bind(s),
@@ -226,7 +230,11 @@ impl MessageFilter {
 impl Store {
     /// Stores a message, indexes it, and queues the tenant's on-import pipelines over it, in one
     /// transaction: a message is never stored without the runs it should trigger.
-    pub async fn insert_message(&self, tenant: &str, new: &NewMessage) -> Result<(MessageRow, Vec<String>)> {
+    pub async fn insert_message(
+        &self,
+        tenant: &str,
+        new: &NewMessage,
+    ) -> Result<(MessageRow, Vec<String>)> {
         let row = MessageRow {
             id: new_id(),
             folder: new.folder.clone(),
@@ -303,12 +311,13 @@ impl Store {
 
     /// A message's raw bytes.
     pub async fn message_raw(&self, tenant: &str, id: &str) -> Result<Vec<u8>> {
-        let row = sqlx::query("SELECT raw FROM message_raw WHERE tenant_id = $1 AND message_id = $2")
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row =
+            sqlx::query("SELECT raw FROM message_raw WHERE tenant_id = $1 AND message_id = $2")
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or(StoreError::NotFound)?;
         Ok(row.try_get(0)?)
     }
 
@@ -374,7 +383,12 @@ impl Store {
 }
 
 /// Replaces the tag index of a message.
-async fn write_tags(conn: &mut AnyConnection, tenant: &str, id: &str, tags: &[String]) -> Result<()> {
+async fn write_tags(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    id: &str,
+    tags: &[String],
+) -> Result<()> {
     sqlx::query("DELETE FROM message_tags WHERE tenant_id = $1 AND message_id = $2")
         .bind(tenant)
         .bind(id)
@@ -457,7 +471,9 @@ pub(crate) async fn copy_message(
     folder: &str,
 ) -> Result<String> {
     let copy = new_id();
-    let columns = COLUMNS.replacen("id, folder, ", "", 1).replace(", received_at", "");
+    let columns = COLUMNS
+        .replacen("id, folder, ", "", 1)
+        .replace(", received_at", "");
     sqlx::query(&format!(
         "INSERT INTO messages (tenant_id, id, folder, {columns}, received_at) \
          SELECT tenant_id, $1, $2, {columns}, $3 FROM messages WHERE tenant_id = $4 AND id = $5"

@@ -14,9 +14,9 @@ mod settings;
 mod tenants;
 
 pub use messages::{MessageFilter, MessageRow, NewMessage, Page};
+pub use messages::{StoredEnvelope, TRASH};
 pub use pipelines::{OnError, PipelineRow, StageRow};
 pub use plugins::{PluginRow, PluginVersionRow};
-pub use messages::{StoredEnvelope, TRASH};
 pub use runs::{ItemStatus, RunCounts, RunItemRow, RunRow, RunStatus, WorkItem};
 pub use tenants::TenantRow;
 
@@ -74,7 +74,10 @@ impl Store {
         sqlx::any::install_default_drivers();
         let url = match url {
             Some(url) => url.to_string(),
-            None => format!("sqlite://{}?mode=rwc", data_dir.join("wasmail.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("wasmail.db").display()
+            ),
         };
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite

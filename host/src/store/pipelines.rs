@@ -84,7 +84,11 @@ fn pipeline(row: &AnyRow, stages: Vec<StageRow>) -> Result<PipelineRow> {
 }
 
 /// The stages of a pipeline, in order.
-pub(crate) async fn stages(conn: &mut AnyConnection, tenant: &str, id: &str) -> Result<Vec<StageRow>> {
+pub(crate) async fn stages(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    id: &str,
+) -> Result<Vec<StageRow>> {
     sqlx::query(
         "SELECT plugin, plugin_version, config, on_error FROM pipeline_stages \
          WHERE tenant_id = $1 AND pipeline_id = $2 ORDER BY position",
@@ -105,7 +109,12 @@ pub(crate) async fn stages(conn: &mut AnyConnection, tenant: &str, id: &str) -> 
     .collect()
 }
 
-async fn write_stages(conn: &mut AnyConnection, tenant: &str, id: &str, stages: &[StageRow]) -> Result<()> {
+async fn write_stages(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    id: &str,
+    stages: &[StageRow],
+) -> Result<()> {
     sqlx::query("DELETE FROM pipeline_stages WHERE tenant_id = $1 AND pipeline_id = $2")
         .bind(tenant)
         .bind(id)

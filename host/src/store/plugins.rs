@@ -130,10 +130,11 @@ impl Store {
 
     /// The tenant's plugins with their versions, by name.
     pub async fn plugins(&self, tenant: &str) -> Result<Vec<PluginRow>> {
-        let names = sqlx::query("SELECT name, created_at FROM plugins WHERE tenant_id = $1 ORDER BY name")
-            .bind(tenant)
-            .fetch_all(self.pool())
-            .await?;
+        let names =
+            sqlx::query("SELECT name, created_at FROM plugins WHERE tenant_id = $1 ORDER BY name")
+                .bind(tenant)
+                .fetch_all(self.pool())
+                .await?;
         let versions = sqlx::query(
             "SELECT name, version FROM plugin_versions WHERE tenant_id = $1 ORDER BY name, version",
         )
@@ -180,7 +181,12 @@ impl Store {
     }
 
     /// One version.
-    pub async fn plugin_version(&self, tenant: &str, name: &str, number: i64) -> Result<PluginVersionRow> {
+    pub async fn plugin_version(
+        &self,
+        tenant: &str,
+        name: &str,
+        number: i64,
+    ) -> Result<PluginVersionRow> {
         let row = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM plugin_versions WHERE tenant_id = $1 AND name = $2 AND version = $3"
         ))

@@ -89,7 +89,11 @@ impl ItemStatus {
             "stage_failed" => Self::StageFailed,
             "quarantined" => Self::Quarantined,
             "missing" => Self::Missing,
-            other => return Err(StoreError::Corrupt(format!("unknown item status {other:?}"))),
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "unknown item status {other:?}"
+                )));
+            }
         })
     }
 }
@@ -207,12 +211,18 @@ async fn create_run_in(
     .await?;
     // Multi-row inserts keep a run over a whole mailbox to a few hundred statements.
     for (chunk_no, chunk) in messages.chunks(200).enumerate() {
-        let mut sql = String::from("INSERT INTO run_items (tenant_id, run_id, seq, message_id, status) VALUES ");
+        let mut sql = String::from(
+            "INSERT INTO run_items (tenant_id, run_id, seq, message_id, status) VALUES ",
+        );
         for i in 0..chunk.len() {
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("($1, $2, ${}, ${}, 'pending')", 3 + 2 * i, 4 + 2 * i));
+            sql.push_str(&format!(
+                "($1, $2, ${}, ${}, 'pending')",
+                3 + 2 * i,
+                4 + 2 * i
+            ));
         }
         let mut query = sqlx::query(&sql).bind(tenant).bind(&id);
         for (i, message) in chunk.iter().enumerate() {
@@ -224,14 +234,20 @@ async fn create_run_in(
 }
 
 /// Queues a run of every on-import pipeline over a just-imported message.
-pub(crate) async fn queue_import_runs(conn: &mut AnyConnection, tenant: &str, message: &str) -> Result<Vec<String>> {
-    let pipelines = sqlx::query("SELECT id FROM pipelines WHERE tenant_id = $1 AND on_import = 1 ORDER BY name")
-        .bind(tenant)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<String, _>(0))
-        .collect::<Result<Vec<_>, _>>()?;
+pub(crate) async fn queue_import_runs(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    message: &str,
+) -> Result<Vec<String>> {
+    let pipelines = sqlx::query(
+        "SELECT id FROM pipelines WHERE tenant_id = $1 AND on_import = 1 ORDER BY name",
+    )
+    .bind(tenant)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| r.try_get::<String, _>(0))
+    .collect::<Result<Vec<_>, _>>()?;
     let mut runs = Vec::with_capacity(pipelines.len());
     for pipeline in pipelines {
         runs.push(create_run_in(conn, tenant, &pipeline, "import", &[message.to_string()]).await?);
@@ -241,7 +257,13 @@ pub(crate) async fn queue_import_runs(conn: &mut AnyConnection, tenant: &str, me
 
 impl Store {
     /// Makes a run of the tenant's `pipeline` over `messages`.
-    pub async fn create_run(&self, tenant: &str, pipeline: &str, trigger: &str, messages: &[String]) -> Result<RunRow> {
+    pub async fn create_run(
+        &self,
+        tenant: &str,
+        pipeline: &str,
+        trigger: &str,
+        messages: &[String],
+    ) -> Result<RunRow> {
         let mut tx = self.write_tx().await?;
         let exists = sqlx::query("SELECT 1 FROM pipelines WHERE tenant_id = $1 AND id = $2")
             .bind(tenant)
@@ -258,12 +280,14 @@ impl Store {
 
     /// One run with its counts.
     pub async fn run(&self, tenant: &str, id: &str) -> Result<RunRow> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM runs WHERE tenant_id = $1 AND id = $2"))
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM runs WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
         let mut run = run(&row)?;
         run.counts = self.run_counts(tenant, id).await?;
         Ok(run)
@@ -292,7 +316,13 @@ impl Store {
     }
 
     /// A page of the tenant's runs, newest first, optionally of one pipeline.
-    pub async fn runs(&self, tenant: &str, pipeline: Option<&str>, cursor: Option<&str>, limit: u32) -> Result<Page<RunRow>> {
+    pub async fn runs(
+        &self,
+        tenant: &str,
+        pipeline: Option<&str>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<RunRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM runs WHERE tenant_id = $1 AND ($2 = '' OR pipeline_id = $2) \
              AND ($3 = '' OR id < $3) ORDER BY id DESC LIMIT $4"
@@ -319,7 +349,13 @@ impl Store {
     }
 
     /// Items of a run after position `after`, in order.
-    pub async fn run_items(&self, tenant: &str, run: &str, after: i64, limit: u32) -> Result<Vec<RunItemRow>> {
+    pub async fn run_items(
+        &self,
+        tenant: &str,
+        run: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<RunItemRow>> {
         sqlx::query(
             "SELECT seq, message_id, status, result FROM run_items \
              WHERE tenant_id = $1 AND run_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
@@ -337,7 +373,9 @@ impl Store {
                 seq: r.try_get("seq")?,
                 message_id: r.try_get("message_id")?,
                 status: ItemStatus::parse(&r.try_get::<String, _>("status")?)?,
-                result: result.map(|t| from_json(&t, "run item result")).transpose()?,
+                result: result
+                    .map(|t| from_json(&t, "run item result"))
+                    .transpose()?,
             })
         })
         .collect()
@@ -347,7 +385,10 @@ impl Store {
     pub async fn cancel_run(&self, tenant: &str, id: &str) -> Result<RunRow> {
         let run = self.run(tenant, id).await?;
         if run.status.is_final() {
-            return Err(StoreError::Conflict(format!("the run is already {}", run.status.as_str())));
+            return Err(StoreError::Conflict(format!(
+                "the run is already {}",
+                run.status.as_str()
+            )));
         }
         sqlx::query(
             "UPDATE runs SET status = 'cancelled', finished_at = $1 \
@@ -365,9 +406,11 @@ impl Store {
     ///
     /// Only for a single node (the embedded default), where nothing else can be running them.
     pub async fn requeue_interrupted_runs(&self) -> Result<u64> {
-        let done = sqlx::query("UPDATE runs SET status = 'queued', resumed = resumed + 1 WHERE status = 'running'")
-            .execute(self.pool())
-            .await?;
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'queued', resumed = resumed + 1 WHERE status = 'running'",
+        )
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected())
     }
 
@@ -382,7 +425,10 @@ impl Store {
         .iter()
         .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?)))
         .collect::<Result<Vec<_>>>()?;
-        let mut ordered: Vec<&(String, String)> = candidates.iter().filter(|(t, _)| !busy.contains(t)).collect();
+        let mut ordered: Vec<&(String, String)> = candidates
+            .iter()
+            .filter(|(t, _)| !busy.contains(t))
+            .collect();
         ordered.extend(candidates.iter().filter(|(t, _)| busy.contains(t)));
         for (tenant, id) in ordered {
             let claimed = sqlx::query(
@@ -410,11 +456,17 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         let status: String = row.try_get(0)?;
-        RunStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("unknown run status {status:?}")))
+        RunStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown run status {status:?}")))
     }
 
     /// The next pending items of a run.
-    pub async fn pending_items(&self, tenant: &str, run: &str, limit: u32) -> Result<Vec<WorkItem>> {
+    pub async fn pending_items(
+        &self,
+        tenant: &str,
+        run: &str,
+        limit: u32,
+    ) -> Result<Vec<WorkItem>> {
         sqlx::query(
             "SELECT seq, message_id FROM run_items WHERE tenant_id = $1 AND run_id = $2 \
              AND status = 'pending' ORDER BY seq LIMIT $3",
@@ -475,7 +527,13 @@ impl Store {
     }
 
     /// Ends a run that is still running (a cancel in the meantime wins).
-    pub async fn finish_run(&self, tenant: &str, id: &str, status: RunStatus, error: Option<&str>) -> Result<()> {
+    pub async fn finish_run(
+        &self,
+        tenant: &str,
+        id: &str,
+        status: RunStatus,
+        error: Option<&str>,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE runs SET status = $1, error = $2, finished_at = $3 \
              WHERE tenant_id = $4 AND id = $5 AND status = 'running'",
@@ -490,13 +548,17 @@ impl Store {
         Ok(())
     }
 
-    /// Puts a running run back in the queue (this node is shutting down mid-run).
+    /// Puts a running run back in the queue (this node is shutting down mid-run); the next start
+    /// resumes it.
     pub async fn release_run(&self, tenant: &str, id: &str) -> Result<()> {
-        sqlx::query("UPDATE runs SET status = 'queued' WHERE tenant_id = $1 AND id = $2 AND status = 'running'")
-            .bind(tenant)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE runs SET status = 'queued', resumed = resumed + 1 \
+             WHERE tenant_id = $1 AND id = $2 AND status = 'running'",
+        )
+        .bind(tenant)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 }

@@ -62,7 +62,9 @@ impl Store {
         .execute(self.pool())
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!("a tenant named {name:?} exists")));
+            return Err(StoreError::Conflict(format!(
+                "a tenant named {name:?} exists"
+            )));
         }
         Ok(row)
     }

@@ -112,4 +112,3 @@ fn read_all(files: Vec<PathBuf>) -> Vec<(String, Vec<u8>)> {
         })
         .collect()
 }
-

@@ -1,0 +1,353 @@
+//! The whole server, started in-process on port 0 with a fresh data dir, and an HTTP client for it.
+
+#[path = "../common/fixtures.rs"]
+mod fixtures;
+pub use fixtures::*;
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use wasmail::config::Config;
+use wasmail::server::Application;
+
+pub const ADMIN: &str = "test-admin-token-0123456789abcdef";
+
+/// A running server.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    _dir: Option<TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// A tenant and its token.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub id: String,
+    pub token: String,
+}
+
+/// The test configuration: port 0, the given data dir, a known admin token.
+pub fn test_config(data_dir: &Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: data_dir.to_path_buf(),
+        admin_token: Some(ADMIN.to_string().into()),
+        ..Config::default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut app = spawn_in(dir.path(), tweak).await;
+    app._dir = Some(dir);
+    app
+}
+
+/// Starts a server over an existing data dir (to restart one).
+pub async fn spawn_in(data_dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(data_dir);
+    tweak(&mut config);
+    let app = Application::build(&config)
+        .await
+        .expect("build the application");
+    let base = format!("http://{}", app.local_addr());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("server ran");
+    });
+    TestApp {
+        base,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client"),
+        _dir: None,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    /// A client for a server running elsewhere (another process).
+    pub fn remote(base: String) -> Self {
+        Self {
+            base,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client"),
+            _dir: None,
+            stop: None,
+            task: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn request(&self, method: Method, token: &str, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> Response {
+        self.request(Method::GET, token, path)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    pub async fn delete(&self, token: &str, path: &str) -> Response {
+        self.request(Method::DELETE, token, path)
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
+    pub async fn post_json(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.request(Method::POST, token, path)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn put_json(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.request(Method::PUT, token, path)
+            .json(body)
+            .send()
+            .await
+            .expect("PUT")
+    }
+
+    pub async fn patch_json(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.request(Method::PATCH, token, path)
+            .json(body)
+            .send()
+            .await
+            .expect("PATCH")
+    }
+
+    pub async fn post_bytes(
+        &self,
+        token: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Response {
+        self.request(Method::POST, token, path)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Creates a tenant and mints its token.
+    pub async fn tenant(&self, name: &str) -> Tenant {
+        let created = expect_json(
+            self.post_json(ADMIN, "/v1/admin/tenants", &json!({ "name": name }))
+                .await,
+            201,
+        )
+        .await;
+        let id = created["id"].as_str().expect("tenant id").to_string();
+        let token = expect_json(
+            self.post_json(ADMIN, &format!("/v1/admin/tenants/{id}/tokens"), &json!({}))
+                .await,
+            201,
+        )
+        .await;
+        Tenant {
+            id,
+            token: token["token"].as_str().expect("token").to_string(),
+        }
+    }
+
+    /// Uploads a guest component as a plugin version; returns the version.
+    pub async fn upload(&self, tenant: &Tenant, name: &str, guest_name: &str) -> Value {
+        let resp = self
+            .post_bytes(
+                &tenant.token,
+                &format!("/v1/plugins/{name}/versions"),
+                "application/wasm",
+                guest(guest_name),
+            )
+            .await;
+        let status = resp.status();
+        let body: Value = resp.json().await.expect("json");
+        assert!(
+            status == 201 || status == 200,
+            "upload {guest_name}: {status} {body}"
+        );
+        body
+    }
+
+    /// Imports a message; returns the response body.
+    pub async fn import(&self, tenant: &Tenant, raw: &[u8]) -> Value {
+        expect_json(
+            self.post_bytes(
+                &tenant.token,
+                "/v1/messages",
+                "message/rfc822",
+                raw.to_vec(),
+            )
+            .await,
+            201,
+        )
+        .await
+    }
+
+    /// Creates a pipeline; returns it.
+    pub async fn pipeline(&self, tenant: &Tenant, definition: Value) -> Value {
+        expect_json(
+            self.post_json(&tenant.token, "/v1/pipelines", &definition)
+                .await,
+            201,
+        )
+        .await
+    }
+
+    /// Starts a run and waits until it ends; returns it with its first 1000 results.
+    pub async fn run_to_end(&self, tenant: &Tenant, pipeline: &str, selection: Value) -> Value {
+        let run = expect_json(
+            self.post_json(
+                &tenant.token,
+                &format!("/v1/pipelines/{pipeline}/runs"),
+                &selection,
+            )
+            .await,
+            202,
+        )
+        .await;
+        self.wait_run(tenant, run["id"].as_str().expect("run id"))
+            .await
+    }
+
+    /// Polls a run until it ends (at most two minutes).
+    pub async fn wait_run(&self, tenant: &Tenant, run: &str) -> Value {
+        for _ in 0..1200 {
+            let body = expect_json(
+                self.get(&tenant.token, &format!("/v1/runs/{run}?results_limit=1000"))
+                    .await,
+                200,
+            )
+            .await;
+            if matches!(
+                body["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            ) {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("run {run} did not end");
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task");
+        }
+    }
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn expect_json(resp: Response, status: u16) -> Value {
+    let actual = resp.status();
+    let text = resp.text().await.expect("body");
+    assert_eq!(
+        actual,
+        StatusCode::from_u16(status).expect("status"),
+        "body: {text}"
+    );
+    if text.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts a problem+json answer with this status and problem kind; returns the problem.
+pub async fn expect_problem(resp: Response, status: u16, kind: &str) -> Value {
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let problem = expect_json(resp, status).await;
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content type {content_type}: {problem}"
+    );
+    assert_eq!(
+        problem["type"],
+        format!("urn:wasmail:problem:{kind}"),
+        "{problem}"
+    );
+    assert_eq!(problem["status"], status, "{problem}");
+    assert!(
+        problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{problem}"
+    );
+    problem
+}
+
+/// A small message with this subject and body.
+pub fn mail(subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Alice Example <alice@example.test>\r\nTo: bob@example.test\r\nSubject: {subject}\r\n\
+         Date: Fri, 20 Nov 2026 09:30:00 +0000\r\nMessage-ID: <{}@example.test>\r\n\r\n{body}\r\n",
+        uuid_like(subject)
+    )
+    .into_bytes()
+}
+
+fn uuid_like(seed: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(seed.as_bytes())[..8])
+}
+
+/// A rules-plugin stage with these rules (none: one rule that never matches, as the plugin refuses
+/// an empty list).
+pub fn rules_stage(version: i64, rules: Value) -> Value {
+    let rules = if rules.as_array().is_some_and(Vec::is_empty) {
+        json!([{"name": "never", "when": {"not": {"all": []}}, "then": ["keep"]}])
+    } else {
+        rules
+    };
+    json!({ "plugin": "rules", "version": version, "config": { "rules": rules } })
+}
+
+/// Gives the tenant these plugin limits.
+pub async fn set_limits(app: &TestApp, tenant: &Tenant, limits: Value) {
+    expect_json(
+        app.patch_json(
+            ADMIN,
+            &format!("/v1/admin/tenants/{}", tenant.id),
+            &json!({ "limits": limits }),
+        )
+        .await,
+        200,
+    )
+    .await;
+}

@@ -1,0 +1,14 @@
+//! The HTTP API end to end: the whole server on port 0 with a fresh data dir per test, driven over
+//! real HTTP.
+
+mod helpers;
+
+mod admin;
+mod errors;
+mod isolation;
+mod messages;
+mod pipelines;
+mod plugins;
+mod restart;
+mod runs;
+mod spec;
