@@ -75,7 +75,7 @@ pub struct MessageSummary {
 
 impl From<MessageRow> for MessageSummary {
     fn from(m: MessageRow) -> Self {
-        let from = (m.from_name.is_some() || m.from_address.is_some()).then(|| Mailbox {
+        let from = (m.from_name.is_some() || m.from_address.is_some()).then_some(Mailbox {
             name: m.from_name,
             address: m.from_address,
         });

@@ -234,6 +234,10 @@ async fn create_run_in(
 }
 
 /// Queues a run of every on-import pipeline over a just-imported message.
+/// Queues every on-import pipeline over a just-imported message. A message joins the pipeline's
+/// import run that is still queued (same stages) instead of making a run of its own, so a burst of
+/// imports becomes a few runs of many messages rather than one run per message. Only a queued run is
+/// joined: a running one may be about to find no pending item and complete.
 pub(crate) async fn queue_import_runs(
     conn: &mut AnyConnection,
     tenant: &str,
@@ -250,7 +254,41 @@ pub(crate) async fn queue_import_runs(
     .collect::<Result<Vec<_>, _>>()?;
     let mut runs = Vec::with_capacity(pipelines.len());
     for pipeline in pipelines {
-        runs.push(create_run_in(conn, tenant, &pipeline, "import", &[message.to_string()]).await?);
+        let current = to_json(&stages(conn, tenant, &pipeline).await?);
+        let open = sqlx::query(
+            "SELECT id, total FROM runs WHERE tenant_id = $1 AND pipeline_id = $2 \
+             AND trigger = 'import' AND status = 'queued' AND stages = $3 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(&pipeline)
+        .bind(&current)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let run = match open {
+            Some(row) => {
+                let (id, total): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+                sqlx::query(
+                    "INSERT INTO run_items (tenant_id, run_id, seq, message_id, status) \
+                     VALUES ($1, $2, $3, $4, 'pending')",
+                )
+                .bind(tenant)
+                .bind(&id)
+                .bind(total)
+                .bind(message)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query("UPDATE runs SET total = total + 1 WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant)
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+                id
+            }
+            None => {
+                create_run_in(conn, tenant, &pipeline, "import", &[message.to_string()]).await?
+            }
+        };
+        runs.push(run);
     }
     Ok(runs)
 }

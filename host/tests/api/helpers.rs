@@ -6,7 +6,9 @@ pub use fixtures::*;
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -350,4 +352,63 @@ pub async fn set_limits(app: &TestApp, tenant: &Tenant, limits: Value) {
         200,
     )
     .await;
+}
+
+/// `wasmail serve` in its own process.
+pub struct ServerProcess {
+    pub child: Child,
+    pub app: TestApp,
+    /// The admin token it generated and printed, when it was started without one.
+    pub printed_admin_token: Option<String>,
+}
+
+/// Starts `wasmail serve` on port 0 over `data_dir`, with the test admin token; the address comes
+/// from what it prints.
+pub async fn start(data_dir: &Path) -> ServerProcess {
+    start_with(data_dir, Some(ADMIN)).await
+}
+
+/// Starts `wasmail serve`; without an admin token it generates one and prints it.
+pub async fn start_with(data_dir: &Path, admin_token: Option<&str>) -> ServerProcess {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wasmail"));
+    match admin_token {
+        Some(token) => command.env("WASMAIL_ADMIN_TOKEN", token),
+        None => command.env_remove("WASMAIL_ADMIN_TOKEN"),
+    };
+    let mut child = command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("WASMAIL_RUN_BATCH", "2")
+        .env("WASMAIL_SHUTDOWN_GRACE_SECS", "20")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start wasmail serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let _ = tx.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the server printed its address");
+    let app = TestApp::remote(base);
+    ServerProcess { child, app }
+}
+
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
 }

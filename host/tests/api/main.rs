@@ -9,6 +9,7 @@ mod isolation;
 mod messages;
 mod pipelines;
 mod plugins;
+mod readme;
 mod restart;
 mod runs;
 mod spec;

@@ -3,56 +3,7 @@
 
 use crate::helpers::*;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-struct ServerProcess {
-    child: Child,
-    app: TestApp,
-}
-
-/// Starts `wasmail serve` on port 0 over `data_dir`; the address comes from its first line.
-async fn start(data_dir: &Path) -> ServerProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmail"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env("WASMAIL_ADMIN_TOKEN", ADMIN)
-        .env("WASMAIL_RUN_BATCH", "2")
-        .env("WASMAIL_SHUTDOWN_GRACE_SECS", "20")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start wasmail serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let _ = tx.send(
-                    rest.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server printed its address");
-    let app = TestApp::remote(base);
-    ServerProcess { child, app }
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
 
 async fn run_state(app: &TestApp, t: &Tenant, rid: &str) -> Value {
     expect_json(
