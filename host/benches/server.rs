@@ -26,6 +26,10 @@ use wasmail::message::{Envelope, ParsedMessage};
 use wasmail::plugins::{PluginLimits, Runtime, RuntimeOptions};
 use wasmail::server::Application;
 
+// As the `wasmail` binary does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ADMIN: &str = "bench-admin-token-0123456789abcdef";
 const PLUGINS: [(&str, &str); 3] = [
     ("rules", "rules"),
@@ -269,7 +273,8 @@ async fn bench_pipeline() {
             Some(json!({"all": true})),
         )
         .await;
-    let run = server.wait_run(&token, run["id"].as_str().expect("id"), 1000)
+    let run = server
+        .wait_run(&token, run["id"].as_str().expect("id"), 1000)
         .await;
     let run_time = started.elapsed();
     let mut plugin_us = [0u64; 3];
@@ -302,7 +307,13 @@ async fn bench_pipeline() {
     let imported = server.import_all(&token, &messages).await;
     let mut runs: Vec<&str> = imported
         .iter()
-        .flat_map(|m| m["runs"].as_array().expect("runs").iter().filter_map(Value::as_str))
+        .flat_map(|m| {
+            m["runs"]
+                .as_array()
+                .expect("runs")
+                .iter()
+                .filter_map(Value::as_str)
+        })
         .collect();
     runs.dedup(); // a burst of imports joins the queued import run
     for run in &runs {

@@ -387,22 +387,29 @@ pub async fn start_with(data_dir: &Path, admin_token: Option<&str>) -> ServerPro
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut token = None;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(t) = line.strip_prefix("WASMAIL_ADMIN_TOKEN=") {
+                token = Some(t.to_string());
+            }
             if let Some(rest) = line.split("listening on ").nth(1) {
-                let _ = tx.send(
-                    rest.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
+                let base = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let _ = tx.send((base, token.take()));
             }
         }
     });
-    let base = rx
+    let (base, printed_admin_token) = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("the server printed its address");
-    let app = TestApp::remote(base);
-    ServerProcess { child, app }
+    ServerProcess {
+        child,
+        app: TestApp::remote(base),
+        printed_admin_token,
+    }
 }
 
 pub fn signal(child: &Child, name: &str) {
