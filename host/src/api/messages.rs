@@ -312,14 +312,9 @@ impl MessagesApi {
         id: Path<String>,
     ) -> Result<Json<Message>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let summary = state
+        let (summary, raw) = state
             .store
-            .message(&tenant.id, &id)
-            .await
-            .map_err(missing("message"))?;
-        let raw = state
-            .store
-            .message_raw(&tenant.id, &id)
+            .message_with_raw(&tenant.id, &id)
             .await
             .map_err(missing("message"))?;
         let message = tokio::task::spawn_blocking(move || {

@@ -357,7 +357,10 @@ impl PipelinesApi {
             .map_err(missing("pipeline"))?;
         let body = body.0;
         let messages = match (body.message_ids, body.query, body.all) {
-            (Some(ids), None, None | Some(false)) => {
+            (Some(mut ids), None, None | Some(false)) => {
+                // A message named twice is processed once.
+                let mut seen = std::collections::HashSet::new();
+                ids.retain(|id| seen.insert(id.clone()));
                 let found = state.store.existing_message_ids(&tenant.id, &ids).await?;
                 if found.len() != ids.len() {
                     return Err(ApiError::invalid(format!(

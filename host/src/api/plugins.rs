@@ -267,22 +267,12 @@ impl PluginsApi {
             (Some(text), None, None) => (text.into_bytes(), Envelope::default()),
             (None, Some(bytes), None) => (bytes.0, Envelope::default()),
             (None, None, Some(id)) => {
-                let summary = state
+                let (summary, raw) = state
                     .store
-                    .message(&tenant.id, &id)
+                    .message_with_raw(&tenant.id, &id)
                     .await
                     .map_err(missing("message"))?;
-                let raw = state
-                    .store
-                    .message_raw(&tenant.id, &id)
-                    .await
-                    .map_err(missing("message"))?;
-                let envelope = Envelope {
-                    folder: summary.folder,
-                    flags: summary.flags,
-                    tags: summary.tags,
-                };
-                (raw, envelope)
+                (raw, summary.stored_envelope().for_plugins())
             }
             _ => {
                 return Err(ApiError::invalid(

@@ -35,35 +35,41 @@ fn load(config: &ConfigArgs, listen: Option<SocketAddr>) -> Result<Config, Strin
     Config::load(config.config.as_deref(), &overrides).map_err(|e| e.to_string())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
-}
-
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("wasmail: {e}");
     ExitCode::from(2)
 }
 
-/// Runs the server until SIGINT or SIGTERM.
-pub fn serve(args: ServeArgs) -> ExitCode {
-    let config = match load(&args.config, args.listen) {
+/// Loads the configuration and runs `work` with it on a multi-threaded async runtime.
+fn with_config<F: Future<Output = ExitCode>>(
+    args: &ConfigArgs,
+    listen: Option<SocketAddr>,
+    work: impl FnOnce(Config) -> F,
+) -> ExitCode {
+    let config = match load(args, listen) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(e),
-    };
-    rt.block_on(async {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(work(config)),
+        Err(e) => fail(format!("cannot start the async runtime: {e}")),
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn serve(args: ServeArgs) -> ExitCode {
+    with_config(&args.config, args.listen, |config| async move {
         let app = match Application::build(&config).await {
             Ok(app) => app,
             Err(e) => return fail(e),
         };
         if let Some(token) = app.generated_admin_token() {
-            println!("wasmail: generated the admin token for this data dir; it is shown only now (only its hash is kept):");
+            println!(
+                "wasmail: generated the admin token for this data dir; it is shown only now (only its hash is kept):"
+            );
             println!("WASMAIL_ADMIN_TOKEN={token}");
         }
         let addr = app.local_addr();
@@ -84,15 +90,7 @@ pub struct MigrateArgs {
 
 /// Applies pending migrations and exits.
 pub fn migrate(args: MigrateArgs) -> ExitCode {
-    let config = match load(&args.config, None) {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(e),
-    };
-    rt.block_on(async {
+    with_config(&args.config, None, |config| async move {
         match open_store(&config).await {
             Ok(store) => {
                 store.close().await;

@@ -8,8 +8,8 @@
 use super::PipelineError;
 use super::execute::{ReadyStage, execute};
 use super::stages::StageCache;
-use crate::message::Envelope;
-use crate::store::{ItemStatus, RunRow, RunStatus, Store, StoreError, WorkItem};
+use crate::message::ParsedMessage;
+use crate::store::{ItemStatus, RunRow, RunStatus, Store, StoreError, StoredEnvelope, WorkItem};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -205,12 +205,9 @@ impl Worker {
         item: WorkItem,
     ) -> Result<(), PipelineError> {
         let store = &self.inner.store;
-        let (summary, raw) = match (
-            store.message(tenant, &item.message_id).await,
-            store.message_raw(tenant, &item.message_id).await,
-        ) {
-            (Ok(summary), Ok(raw)) => (summary, raw),
-            (Err(StoreError::NotFound), _) | (_, Err(StoreError::NotFound)) => {
+        let (summary, raw) = match store.message_with_raw(tenant, &item.message_id).await {
+            Ok(found) => found,
+            Err(StoreError::NotFound) => {
                 let result = serde_json::json!({ "error": "the message no longer exists" });
                 store
                     .complete_item(tenant, run, &item, ItemStatus::Missing, &result, |e| {
@@ -219,14 +216,9 @@ impl Worker {
                     .await?;
                 return Ok(());
             }
-            (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+            Err(e) => return Err(e.into()),
         };
-        let envelope = crate::store::StoredEnvelope {
-            folder: summary.folder,
-            flags: summary.flags,
-            tags: summary.tags,
-            trashed_from: summary.trashed_from,
-        };
+        let envelope = summary.stored_envelope();
         let message = parse(raw, &envelope).await?;
         let runtime = self.inner.stages.runtime();
         let result = execute(runtime, stages, message, envelope, limits).await;
@@ -241,16 +233,9 @@ impl Worker {
     }
 }
 
-async fn parse(
-    raw: Vec<u8>,
-    envelope: &crate::store::StoredEnvelope,
-) -> Result<crate::message::ParsedMessage, PipelineError> {
-    let envelope = Envelope {
-        folder: envelope.folder.clone(),
-        flags: envelope.flags.clone(),
-        tags: envelope.tags.clone(),
-    };
-    tokio::task::spawn_blocking(move || crate::message::ParsedMessage::parse(raw, envelope))
+async fn parse(raw: Vec<u8>, envelope: &StoredEnvelope) -> Result<ParsedMessage, PipelineError> {
+    let envelope = envelope.for_plugins();
+    tokio::task::spawn_blocking(move || ParsedMessage::parse(raw, envelope))
         .await
         .map_err(|e| PipelineError::Internal(format!("parsing task failed: {e}")))
 }

@@ -71,6 +71,18 @@ pub struct MessageRow {
     pub received_at: i64,
 }
 
+impl MessageRow {
+    /// Where the message is and how it is marked, as a pipeline changes it.
+    pub fn stored_envelope(&self) -> StoredEnvelope {
+        StoredEnvelope {
+            folder: self.folder.clone(),
+            flags: self.flags.clone(),
+            tags: self.tags.clone(),
+            trashed_from: self.trashed_from.clone(),
+        }
+    }
+}
+
 const COLUMNS: &str = "id, folder, flags, tags, trashed_from, subject, from_name, from_address, date, \
                        message_id, size, sha256, attachments, parsed, received_at";
 
@@ -227,6 +239,17 @@ impl MessageFilter {
     }
 }
 
+impl StoredEnvelope {
+    /// The envelope a plugin sees (folder, flags, tags).
+    pub fn for_plugins(&self) -> crate::message::Envelope {
+        crate::message::Envelope {
+            folder: self.folder.clone(),
+            flags: self.flags.clone(),
+            tags: self.tags.clone(),
+        }
+    }
+}
+
 impl Store {
     /// Stores a message, indexes it, and queues the tenant's on-import pipelines over it, in one
     /// transaction: a message is never stored without the runs it should trigger.
@@ -309,6 +332,25 @@ impl Store {
         message(&row)
     }
 
+    /// A message's summary and raw bytes, in one query.
+    pub async fn message_with_raw(&self, tenant: &str, id: &str) -> Result<(MessageRow, Vec<u8>)> {
+        let columns = COLUMNS
+            .split(", ")
+            .map(|col| format!("m.{}", col.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = sqlx::query(&format!(
+            "SELECT {columns}, r.raw FROM messages m JOIN message_raw r \
+             ON r.tenant_id = m.tenant_id AND r.message_id = m.id WHERE m.tenant_id = $1 AND m.id = $2"
+        ))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok((message(&row)?, row.try_get("raw")?))
+    }
+
     /// A message's raw bytes.
     pub async fn message_raw(&self, tenant: &str, id: &str) -> Result<Vec<u8>> {
         let row =
@@ -365,20 +407,29 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
-    /// Which of `ids` are the tenant's messages (the rest are unknown to it).
+    /// Which of `ids` are the tenant's messages (the rest are unknown to it), in the order given.
     pub async fn existing_message_ids(&self, tenant: &str, ids: &[String]) -> Result<Vec<String>> {
-        let mut found = Vec::with_capacity(ids.len());
-        for id in ids {
-            let row = sqlx::query("SELECT id FROM messages WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant)
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
-            if row.is_some() {
-                found.push(id.clone());
+        let mut found = std::collections::HashSet::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT id FROM messages WHERE tenant_id = $1 AND id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(tenant);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                found.insert(row.try_get::<String, _>(0)?);
             }
         }
-        Ok(found)
+        Ok(ids
+            .iter()
+            .filter(|id| found.contains(*id))
+            .cloned()
+            .collect())
     }
 }
 

@@ -333,9 +333,16 @@ async fn runs_select_by_ids_query_or_all() {
     let p = app.pipeline(&t, json!({"name": "p", "stages": [rules_stage(1, json!([always(json!([{"tag": "seen"}]))]))]})).await;
     let pid = p["id"].as_str().expect("id");
     let by_ids = app
-        .run_to_end(&t, pid, json!({"message_ids": [a["message"]["id"]]}))
+        .run_to_end(
+            &t,
+            pid,
+            json!({"message_ids": [a["message"]["id"], a["message"]["id"]]}),
+        )
         .await;
-    assert_eq!(by_ids["counts"]["total"], 1);
+    assert_eq!(
+        by_ids["counts"]["total"], 1,
+        "a message named twice is processed once"
+    );
     let by_query = app
         .run_to_end(&t, pid, json!({"query": {"q": "report"}}))
         .await;
