@@ -69,6 +69,22 @@ const ENV_KEYS: &[&str] = &[
     "token_ttl_secs",
 ];
 
+/// `WASMAIL_*` variables that other parts read (logging, the CLI's plugin cache, profiling, the test
+/// suite's golden files, the config file's path).
+const OTHER_VARIABLES: &[&str] = &["LOG", "CACHE_DIR", "PERF_MAP", "BLESS", "CONFIG"];
+
+/// The first `WASMAIL_*` variable name that is neither a configuration key nor used elsewhere: a
+/// typo (`WASMAIL_LISTN`) that would otherwise be silently ignored.
+fn unknown_variable(names: impl IntoIterator<Item = String>) -> Option<String> {
+    names.into_iter().find(|name| {
+        name.strip_prefix("WASMAIL_").is_some_and(|key| {
+            let key = key.to_ascii_lowercase();
+            !ENV_KEYS.contains(&key.as_str())
+                && !OTHER_VARIABLES.iter().any(|o| o.eq_ignore_ascii_case(&key))
+        })
+    })
+}
+
 /// Values given on the command line; they win over everything else.
 #[derive(Debug, Default, Serialize)]
 pub struct Overrides {
@@ -88,6 +104,14 @@ pub struct ConfigError(String);
 impl Config {
     /// Reads the layers: `file` (if any), the environment, then `overrides`.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        if let Some(name) =
+            unknown_variable(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
+        {
+            return Err(ConfigError(format!(
+                "unknown environment variable {name}; configuration variables are WASMAIL_{}",
+                ENV_KEYS.join(", WASMAIL_").to_uppercase()
+            )));
+        }
         let mut figment = Figment::new();
         if let Some(file) = file {
             if !file.is_file() {
@@ -152,6 +176,29 @@ mod tests {
             .extract::<Config>()
             .expect_err("a misspelt key is an error");
         assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn misspelt_variables_are_found_and_known_ones_pass() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            unknown_variable(names(&[
+                "PATH",
+                "WASMAIL_LISTEN",
+                "WASMAIL_LOG",
+                "WASMAIL_LISTN"
+            ])),
+            Some("WASMAIL_LISTN".to_string())
+        );
+        assert_eq!(
+            unknown_variable(names(&[
+                "WASMAIL_DATA_DIR",
+                "WASMAIL_RUN_BATCH",
+                "WASMAIL_CONFIG",
+                "HOME"
+            ])),
+            None
+        );
     }
 
     #[test]
