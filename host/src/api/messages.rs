@@ -75,9 +75,10 @@ pub struct MessageSummary {
 
 impl From<MessageRow> for MessageSummary {
     fn from(m: MessageRow) -> Self {
-        let from = (m.from_name.is_some() || m.from_address.is_some()).then_some(Mailbox {
-            name: m.from_name,
-            address: m.from_address,
+        let f = m.facts;
+        let from = (f.from_name.is_some() || f.from_address.is_some()).then_some(Mailbox {
+            name: f.from_name,
+            address: f.from_address,
         });
         Self {
             id: m.id,
@@ -85,14 +86,14 @@ impl From<MessageRow> for MessageSummary {
             flags: m.flags,
             tags: m.tags,
             trashed_from: m.trashed_from,
-            subject: m.subject,
+            subject: f.subject,
             from,
-            date: m.date.map(time),
-            message_id: m.message_id,
-            size: m.size,
-            sha256: m.sha256,
-            attachment_count: m.attachments,
-            parsed: m.parsed,
+            date: f.date.map(time),
+            message_id: f.message_id,
+            size: f.size,
+            sha256: f.sha256,
+            attachment_count: f.attachments,
+            parsed: f.parsed,
             received_at: time(m.received_at),
         }
     }

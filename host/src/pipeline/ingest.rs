@@ -3,7 +3,7 @@
 
 use super::PipelineError;
 use crate::message::{Envelope, ParsedMessage};
-use crate::store::{MessageRow, NewMessage, Store};
+use crate::store::{MessageFacts, MessageRow, NewMessage, Store};
 use sha2::{Digest, Sha256};
 
 /// How much of a text body goes into the full-text index.
@@ -25,17 +25,20 @@ pub async fn describe(raw: Vec<u8>, envelope: Envelope) -> Result<NewMessage, Pi
             body_text.truncate(end);
         }
         let new = NewMessage {
-            sha256,
             folder: parsed.envelope().folder.clone(),
             flags: parsed.envelope().flags.clone(),
             tags: parsed.envelope().tags.clone(),
-            subject: parsed.subject().map(str::to_string),
-            from_name: from.as_ref().and_then(|a| a.name.clone()),
-            from_address: from.and_then(|a| a.address),
-            date: parsed.date().map(|secs| secs.saturating_mul(1000)),
-            message_id: parsed.message_id().map(str::to_string),
-            attachments: parsed.attachments().len() as i64,
-            parsed: parsed.is_parsed(),
+            facts: MessageFacts {
+                subject: parsed.subject().map(str::to_string),
+                from_name: from.as_ref().and_then(|a| a.name.clone()),
+                from_address: from.and_then(|a| a.address),
+                date: parsed.date().map(|secs| secs.saturating_mul(1000)),
+                message_id: parsed.message_id().map(str::to_string),
+                size: parsed.size() as i64,
+                sha256,
+                attachments: parsed.attachments().len() as i64,
+                parsed: parsed.is_parsed(),
+            },
             body_text,
             raw: Vec::new(),
         };

@@ -5,50 +5,9 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row};
 
-/// A message to store, parsed by the caller.
-#[derive(Debug, Clone)]
-pub struct NewMessage {
-    /// Raw bytes, stored as given.
-    pub raw: Vec<u8>,
-    /// Hex SHA-256 of `raw`.
-    pub sha256: String,
-    /// Folder, flags and tags it starts with.
-    pub folder: String,
-    /// IMAP flags.
-    pub flags: Vec<String>,
-    /// Tags.
-    pub tags: Vec<String>,
-    /// Decoded subject.
-    pub subject: Option<String>,
-    /// First From mailbox: display name.
-    pub from_name: Option<String>,
-    /// First From mailbox: address.
-    pub from_address: Option<String>,
-    /// Date header, Unix ms.
-    pub date: Option<i64>,
-    /// Message-ID header.
-    pub message_id: Option<String>,
-    /// Attachment count.
-    pub attachments: i64,
-    /// Whether mail-parser could read it.
-    pub parsed: bool,
-    /// Text for the full-text index (the text body).
-    pub body_text: String,
-}
-
-/// A stored message's summary.
-#[derive(Debug, Clone)]
-pub struct MessageRow {
-    /// Its id.
-    pub id: String,
-    /// Folder.
-    pub folder: String,
-    /// IMAP flags.
-    pub flags: Vec<String>,
-    /// Tags.
-    pub tags: Vec<String>,
-    /// Where a discarded message was before it went to the trash.
-    pub trashed_from: Option<String>,
+/// What parsing tells about a message: the columns lists and filters read.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFacts {
     /// Decoded subject.
     pub subject: Option<String>,
     /// First From mailbox: display name.
@@ -67,6 +26,40 @@ pub struct MessageRow {
     pub attachments: i64,
     /// Whether mail-parser could read it.
     pub parsed: bool,
+}
+
+/// A message to store, parsed by the caller.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Raw bytes, stored as given.
+    pub raw: Vec<u8>,
+    /// Folder it starts in.
+    pub folder: String,
+    /// IMAP flags it starts with.
+    pub flags: Vec<String>,
+    /// Tags it starts with.
+    pub tags: Vec<String>,
+    /// What parsing found.
+    pub facts: MessageFacts,
+    /// Text for the full-text index (the text body).
+    pub body_text: String,
+}
+
+/// A stored message's summary.
+#[derive(Debug, Clone)]
+pub struct MessageRow {
+    /// Its id.
+    pub id: String,
+    /// Folder.
+    pub folder: String,
+    /// IMAP flags.
+    pub flags: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Where a discarded message was before it went to the trash.
+    pub trashed_from: Option<String>,
+    /// What parsing found.
+    pub facts: MessageFacts,
     /// Import time, Unix ms.
     pub received_at: i64,
 }
@@ -93,15 +86,17 @@ fn message(row: &AnyRow) -> Result<MessageRow> {
         flags: from_json(&row.try_get::<String, _>("flags")?, "message flags")?,
         tags: from_json(&row.try_get::<String, _>("tags")?, "message tags")?,
         trashed_from: row.try_get("trashed_from")?,
-        subject: row.try_get("subject")?,
-        from_name: row.try_get("from_name")?,
-        from_address: row.try_get("from_address")?,
-        date: row.try_get("date")?,
-        message_id: row.try_get("message_id")?,
-        size: row.try_get("size")?,
-        sha256: row.try_get("sha256")?,
-        attachments: row.try_get("attachments")?,
-        parsed: row.try_get::<i64, _>("parsed")? != 0,
+        facts: MessageFacts {
+            subject: row.try_get("subject")?,
+            from_name: row.try_get("from_name")?,
+            from_address: row.try_get("from_address")?,
+            date: row.try_get("date")?,
+            message_id: row.try_get("message_id")?,
+            size: row.try_get("size")?,
+            sha256: row.try_get("sha256")?,
+            attachments: row.try_get("attachments")?,
+            parsed: row.try_get::<i64, _>("parsed")? != 0,
+        },
         received_at: row.try_get("received_at")?,
     })
 }
@@ -264,15 +259,7 @@ impl Store {
             flags: new.flags.clone(),
             tags: new.tags.clone(),
             trashed_from: None,
-            subject: new.subject.clone(),
-            from_name: new.from_name.clone(),
-            from_address: new.from_address.clone(),
-            date: new.date,
-            message_id: new.message_id.clone(),
-            size: new.raw.len() as i64,
-            sha256: new.sha256.clone(),
-            attachments: new.attachments,
-            parsed: new.parsed,
+            facts: new.facts.clone(),
             received_at: now_ms(),
         };
         let mut tx = self.write_tx().await?;
@@ -286,15 +273,15 @@ impl Store {
         .bind(to_json(&row.flags))
         .bind(to_json(&row.tags))
         .bind(&row.trashed_from)
-        .bind(&row.subject)
-        .bind(&row.from_name)
-        .bind(&row.from_address)
-        .bind(row.date)
-        .bind(&row.message_id)
-        .bind(row.size)
-        .bind(&row.sha256)
-        .bind(row.attachments)
-        .bind(i64::from(row.parsed))
+        .bind(&row.facts.subject)
+        .bind(&row.facts.from_name)
+        .bind(&row.facts.from_address)
+        .bind(row.facts.date)
+        .bind(&row.facts.message_id)
+        .bind(row.facts.size)
+        .bind(&row.facts.sha256)
+        .bind(row.facts.attachments)
+        .bind(i64::from(row.facts.parsed))
         .bind(row.received_at)
         .execute(&mut *tx)
         .await?;
@@ -309,7 +296,7 @@ impl Store {
         )
         .bind(tenant)
         .bind(&row.id)
-        .bind(row.subject.as_deref().unwrap_or_default())
+        .bind(row.facts.subject.as_deref().unwrap_or_default())
         .bind(&new.body_text)
         .execute(&mut *tx)
         .await?;

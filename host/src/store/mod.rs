@@ -13,7 +13,7 @@ mod runs;
 mod settings;
 mod tenants;
 
-pub use messages::{MessageFilter, MessageRow, NewMessage, Page};
+pub use messages::{MessageFacts, MessageFilter, MessageRow, NewMessage, Page};
 pub use messages::{StoredEnvelope, TRASH};
 pub use pipelines::{OnError, PipelineRow, StageRow};
 pub use plugins::{PluginRow, PluginVersionRow};
