@@ -24,7 +24,7 @@ pub struct Limits {
     #[oai(validator(minimum(value = "1000"), maximum(value = "100000000000")))]
     pub fuel_base: u64,
     /// Extra fuel per byte of the message.
-    #[oai(validator(maximum(value = "100000")))]
+    #[oai(validator(minimum(value = "0"), maximum(value = "100000")))]
     pub fuel_per_byte: u64,
     /// Log text kept per call, bytes.
     #[oai(validator(minimum(value = "0"), maximum(value = "1048576")))]
@@ -50,10 +50,10 @@ pub struct LimitsPatch {
     #[oai(validator(minimum(value = "1000"), maximum(value = "100000000000")))]
     pub fuel_base: Option<u64>,
     /// Extra fuel per byte of the message.
-    #[oai(validator(maximum(value = "100000")))]
+    #[oai(validator(minimum(value = "0"), maximum(value = "100000")))]
     pub fuel_per_byte: Option<u64>,
     /// Log text kept per call, bytes.
-    #[oai(validator(maximum(value = "1048576")))]
+    #[oai(validator(minimum(value = "0"), maximum(value = "1048576")))]
     pub log_bytes: Option<u64>,
     /// Largest component accepted at upload, bytes.
     #[oai(validator(minimum(value = "1024"), maximum(value = "134217728")))]

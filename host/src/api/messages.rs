@@ -383,7 +383,7 @@ impl MessagesApi {
         state: Data<&Shared>,
         auth: TenantToken,
         id: Path<String>,
-        index: Path<u32>,
+        #[oai(validator(minimum(value = "0"), maximum(value = "100000")))] index: Path<u32>,
     ) -> Result<AttachmentResponse, ApiError> {
         let tenant = state.tenant(&auth).await?;
         let raw = state

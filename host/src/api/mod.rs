@@ -5,6 +5,7 @@
 //! served one differs.
 
 mod admin;
+mod allow;
 mod body;
 mod health;
 mod messages;
@@ -86,6 +87,7 @@ pub fn app(state: Shared) -> impl Endpoint {
         .at("/openapi.json", spec)
         .data(state)
         .catch_all_error(problem::catch_all)
+        .around(allow::add_allow)
         .map(close_after_refused_body)
 }
 

@@ -12,12 +12,18 @@ async fn errors_outside_handlers_are_problems() {
         "not-found",
     )
     .await;
-    expect_problem(
-        app.delete(&tenant.token, "/v1/messages").await,
-        405,
-        "method-not-allowed",
-    )
-    .await;
+    let resp = app.delete(&tenant.token, "/v1/messages").await;
+    let allow = resp
+        .headers()
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    expect_problem(resp, 405, "method-not-allowed").await;
+    assert!(
+        allow.contains("GET") && allow.contains("POST") && !allow.contains("DELETE"),
+        "Allow: {allow}"
+    );
     let resp = app
         .post_bytes(
             &tenant.token,
