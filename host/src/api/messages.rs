@@ -6,8 +6,9 @@ use super::models::time;
 use super::problem::{ApiError, missing};
 use super::state::{Shared, TenantToken};
 use crate::message::{Address, Envelope, ParsedMessage};
+use crate::pipeline::apply::move_to;
 use crate::pipeline::ingest;
-use crate::store::{MessageFilter, MessageRow};
+use crate::store::{MessageFilter, MessageRow, StoreError, TRASH};
 use chrono::{DateTime, Utc};
 use poem::Body;
 use poem::web::Data;
@@ -349,6 +350,39 @@ impl MessagesApi {
         .await
         .map_err(ApiError::internal)?;
         Ok(Json(message))
+    }
+
+    /// Restore a message from the trash to the folder it was discarded from.
+    #[oai(
+        path = "/v1/messages/:id/restore",
+        method = "post",
+        operation_id = "restoreMessage"
+    )]
+    async fn restore(
+        &self,
+        state: Data<&Shared>,
+        auth: TenantToken,
+        id: Path<String>,
+    ) -> Result<Json<MessageSummary>, ApiError> {
+        let tenant = state.tenant(&auth).await?;
+        let row = state
+            .store
+            .change_envelope(&tenant.id, &id, |envelope| {
+                if envelope.folder != TRASH {
+                    return Err(StoreError::Conflict(
+                        "the message is not in the trash".into(),
+                    ));
+                }
+                let back = envelope
+                    .trashed_from
+                    .clone()
+                    .unwrap_or_else(|| Envelope::default().folder);
+                move_to(envelope, &back);
+                Ok(())
+            })
+            .await
+            .map_err(missing("message"))?;
+        Ok(Json(row.into()))
     }
 
     /// Get a message's raw bytes, exactly as imported.

@@ -338,6 +338,23 @@ impl Store {
         Ok((message(&row)?, row.try_get("raw")?))
     }
 
+    /// Changes a message's envelope (folder, flags, tags) in one transaction; `change` may refuse.
+    pub async fn change_envelope(
+        &self,
+        tenant: &str,
+        id: &str,
+        change: impl FnOnce(&mut StoredEnvelope) -> Result<()>,
+    ) -> Result<MessageRow> {
+        let mut tx = self.write_tx().await?;
+        let mut envelope = read_envelope(&mut tx, tenant, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        change(&mut envelope)?;
+        write_envelope(&mut tx, tenant, id, &envelope).await?;
+        tx.commit().await?;
+        self.message(tenant, id).await
+    }
+
     /// A message's raw bytes.
     pub async fn message_raw(&self, tenant: &str, id: &str) -> Result<Vec<u8>> {
         let row =

@@ -71,6 +71,12 @@ async fn tenants_cannot_see_or_touch_each_other() {
             None,
         ),
         (
+            Method::POST,
+            format!("/v1/messages/{mid}/restore"),
+            "/v1/messages/00000000-0000-7000-8000-000000000000/restore".into(),
+            Some(json!({})),
+        ),
+        (
             Method::GET,
             format!("/v1/pipelines/{pid}"),
             "/v1/pipelines/nope".into(),

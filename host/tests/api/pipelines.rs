@@ -191,6 +191,32 @@ async fn actions_are_applied_to_the_stored_message() {
         )
         .await;
     assert_eq!(raw.status(), 200, "a discarded message's bytes are kept");
+    let sid = s["id"].as_str().expect("id");
+    let restored = expect_json(
+        app.post_json(&t.token, &format!("/v1/messages/{sid}/restore"), &json!({}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        restored["folder"], "INBOX",
+        "restored where it was discarded from"
+    );
+    assert!(restored.get("trashed_from").is_none());
+    expect_problem(
+        app.post_json(&t.token, &format!("/v1/messages/{sid}/restore"), &json!({}))
+            .await,
+        409,
+        "conflict",
+    )
+    .await;
+    expect_problem(
+        app.post_json(&t.token, "/v1/messages/nope/restore", &json!({}))
+            .await,
+        404,
+        "not-found",
+    )
+    .await;
     assert_eq!(get(&other).await["folder"], "INBOX");
 
     let archive = expect_json(app.get(&t.token, "/v1/messages?folder=Archive").await, 200).await;
