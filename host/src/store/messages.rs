@@ -192,6 +192,7 @@ fn like_pattern(s: &str) -> String {
 impl MessageFilter {
     fn conditions(&self, tenant: &str) -> Conditions {
         let mut c = Conditions::default();
+        // First, so it is $1 and subqueries can name it.
         c.push("m.tenant_id = {}", Arg::Text(tenant.to_string()));
         match &self.folder {
             Some(folder) => c.push("m.folder = {}", Arg::Text(folder.clone())),
@@ -199,8 +200,10 @@ impl MessageFilter {
         }
         if let Some(tag) = &self.tag {
             c.push(
-                "EXISTS (SELECT 1 FROM message_tags t WHERE t.tenant_id = m.tenant_id \
-                 AND t.message_id = m.id AND t.tag = {})",
+                // $1 is the tenant, not m.tenant_id: an uncorrelated subquery runs once, over
+                // the tag index, instead of once per message.
+                "m.id IN (SELECT t.message_id FROM message_tags t \
+                 WHERE t.tenant_id = $1 AND t.tag = {})",
                 Arg::Text(tag.clone()),
             );
         }
@@ -226,7 +229,7 @@ impl MessageFilter {
         if let Some(q) = self.q.as_deref().and_then(fts_query) {
             c.push(
                 "m.id IN (SELECT s.message_id FROM message_search s \
-                 WHERE message_search MATCH {} AND s.tenant_id = m.tenant_id)",
+                 WHERE message_search MATCH {} AND s.tenant_id = $1)",
                 Arg::Text(q),
             );
         }
