@@ -1,6 +1,6 @@
 //! Plugins: named, numbered versions of a tenant's uploaded components.
 
-use super::{Result, Store, StoreError, from_json, now_ms, to_json};
+use super::{Result, StageRow, Store, StoreError, from_json, now_ms, to_json};
 use crate::plugins::ComponentInfo;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -232,6 +232,24 @@ impl Store {
                 "{name} version {number} is used by pipeline(s) {}",
                 names.join(", ")
             )));
+        }
+        // Runs carry their own copy of the stages: one still to execute needs the version too.
+        let active = sqlx::query(
+            "SELECT stages FROM runs WHERE tenant_id = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(tenant)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &active {
+            let stages: Vec<StageRow> = from_json(&row.try_get::<String, _>(0)?, "run stages")?;
+            if stages
+                .iter()
+                .any(|s| s.plugin == name && s.version == number)
+            {
+                return Err(StoreError::Conflict(format!(
+                    "{name} version {number} is used by a queued or running run; let it finish or cancel it"
+                )));
+            }
         }
         let sha: String = sqlx::query(
             "DELETE FROM plugin_versions WHERE tenant_id = $1 AND name = $2 AND version = $3 RETURNING sha256",

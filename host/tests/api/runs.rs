@@ -132,6 +132,29 @@ async fn a_slow_run_can_be_cancelled_and_blocks_pipeline_deletion_until_then() {
         "conflict",
     )
     .await;
+    // The pipeline moves on to another plugin; the run keeps the stages it was made with, so the
+    // version it runs cannot be deleted under it.
+    app.upload(&t, "rules", "rules").await;
+    expect_json(
+        app.put_json(
+            &t.token,
+            &format!("/v1/pipelines/{pid}"),
+            &json!({"name": "slow", "stages": [rules_stage(1, json!([]))]}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let in_use = expect_problem(
+        app.delete(&t.token, "/v1/plugins/hostile/versions/1").await,
+        409,
+        "conflict",
+    )
+    .await;
+    assert!(
+        in_use["detail"].as_str().expect("detail").contains("run"),
+        "{in_use}"
+    );
     let cancelled = expect_json(
         app.post_json(&t.token, &format!("/v1/runs/{rid}/cancel"), &json!({}))
             .await,
@@ -154,6 +177,11 @@ async fn a_slow_run_can_be_cancelled_and_blocks_pipeline_deletion_until_then() {
     );
     expect_json(
         app.delete(&t.token, &format!("/v1/pipelines/{pid}")).await,
+        204,
+    )
+    .await;
+    expect_json(
+        app.delete(&t.token, "/v1/plugins/hostile/versions/1").await,
         204,
     )
     .await;
