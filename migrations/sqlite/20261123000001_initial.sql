@@ -60,6 +60,7 @@ CREATE TABLE messages (
     attachments  BIGINT NOT NULL,
     parsed       BIGINT NOT NULL,        -- 0 when mail-parser could not read it; raw bytes are kept
     received_at  BIGINT NOT NULL,
+    search_rowid BIGINT,                 -- its row in message_search (SQLite's full-text index)
     PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX messages_by_folder ON messages (tenant_id, folder, id);
@@ -82,6 +83,8 @@ CREATE TABLE message_raw (
 );
 
 -- SQLite only: the full-text index over subject and text body (PostgreSQL will use tsvector).
+-- Searches go by rowid (messages.search_rowid): reading the UNINDEXED columns of thousands of
+-- matches means reading their whole rows, bodies included, and took ~15 ms per 2,000 matches.
 CREATE VIRTUAL TABLE message_search USING fts5 (
     subject,
     body,

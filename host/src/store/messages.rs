@@ -228,8 +228,7 @@ impl MessageFilter {
         }
         if let Some(q) = self.q.as_deref().and_then(fts_query) {
             c.push(
-                "m.id IN (SELECT s.message_id FROM message_search s \
-                 WHERE message_search MATCH {} AND s.tenant_id = $1)",
+                "m.search_rowid IN (SELECT rowid FROM message_search WHERE message_search MATCH {})",
                 Arg::Text(q),
             );
         }
@@ -266,9 +265,10 @@ impl Store {
             received_at: now_ms(),
         };
         let mut tx = self.write_tx().await?;
+        let search_rowid = next_search_rowid(&mut tx).await?;
         sqlx::query(&format!(
-            "INSERT INTO messages (tenant_id, {COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            "INSERT INTO messages (tenant_id, {COLUMNS}, search_rowid) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         ))
         .bind(tenant)
         .bind(&row.id)
@@ -286,6 +286,7 @@ impl Store {
         .bind(row.facts.attachments)
         .bind(i64::from(row.facts.parsed))
         .bind(row.received_at)
+        .bind(search_rowid)
         .execute(&mut *tx)
         .await?;
         sqlx::query("INSERT INTO message_raw (tenant_id, message_id, raw) VALUES ($1, $2, $3)")
@@ -295,8 +296,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO message_search (tenant_id, message_id, subject, body) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO message_search (rowid, tenant_id, message_id, subject, body) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
+        .bind(search_rowid)
         .bind(tenant)
         .bind(&row.id)
         .bind(row.facts.subject.as_deref().unwrap_or_default())
@@ -440,6 +443,17 @@ impl Store {
     }
 }
 
+/// The rowid for a new full-text index row (callers hold the write transaction, so no one else
+/// takes it meanwhile).
+async fn next_search_rowid(conn: &mut AnyConnection) -> Result<i64> {
+    let row = sqlx::query(
+        "SELECT COALESCE((SELECT rowid FROM message_search ORDER BY rowid DESC LIMIT 1), 0) + 1",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
 /// Replaces the tag index of a message.
 async fn write_tags(
     conn: &mut AnyConnection,
@@ -529,16 +543,29 @@ pub(crate) async fn copy_message(
     folder: &str,
 ) -> Result<String> {
     let copy = new_id();
+    let search_rowid = next_search_rowid(conn).await?;
+    sqlx::query(
+        "INSERT INTO message_search (rowid, tenant_id, message_id, subject, body) \
+         SELECT $1, s.tenant_id, $2, s.subject, s.body FROM message_search s \
+         WHERE s.rowid = (SELECT search_rowid FROM messages WHERE tenant_id = $3 AND id = $4)",
+    )
+    .bind(search_rowid)
+    .bind(&copy)
+    .bind(tenant)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
     let columns = COLUMNS
         .replacen("id, folder, ", "", 1)
         .replace(", received_at", "");
     sqlx::query(&format!(
-        "INSERT INTO messages (tenant_id, id, folder, {columns}, received_at) \
-         SELECT tenant_id, $1, $2, {columns}, $3 FROM messages WHERE tenant_id = $4 AND id = $5"
+        "INSERT INTO messages (tenant_id, id, folder, {columns}, received_at, search_rowid) \
+         SELECT tenant_id, $1, $2, {columns}, $3, $4 FROM messages WHERE tenant_id = $5 AND id = $6"
     ))
     .bind(&copy)
     .bind(folder)
     .bind(now_ms())
+    .bind(search_rowid)
     .bind(tenant)
     .bind(id)
     .execute(&mut *conn)
@@ -546,15 +573,6 @@ pub(crate) async fn copy_message(
     sqlx::query(
         "INSERT INTO message_raw (tenant_id, message_id, raw) \
          SELECT tenant_id, $1, raw FROM message_raw WHERE tenant_id = $2 AND message_id = $3",
-    )
-    .bind(&copy)
-    .bind(tenant)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO message_search (tenant_id, message_id, subject, body) \
-         SELECT tenant_id, $1, subject, body FROM message_search WHERE tenant_id = $2 AND message_id = $3",
     )
     .bind(&copy)
     .bind(tenant)
