@@ -177,6 +177,17 @@ impl Store {
         &self.pool
     }
 
+    /// Runs one writing statement in its own write transaction (so it takes its turn like the rest).
+    pub(crate) async fn write_one<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<sqlx::any::AnyQueryResult> {
+        let mut tx = self.write_tx().await?;
+        let done = query.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
     /// A transaction that writes. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`):
     /// a deferred transaction that reads first and writes later cannot wait for the lock (its
     /// snapshot may be stale) and fails with "database is locked" under concurrent writers.

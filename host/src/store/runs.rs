@@ -428,14 +428,15 @@ impl Store {
                 run.status.as_str()
             )));
         }
-        sqlx::query(
-            "UPDATE runs SET status = 'cancelled', finished_at = $1 \
-             WHERE tenant_id = $2 AND id = $3 AND status IN ('queued', 'running')",
+        self.write_one(
+            sqlx::query(
+                "UPDATE runs SET status = 'cancelled', finished_at = $1 \
+                 WHERE tenant_id = $2 AND id = $3 AND status IN ('queued', 'running')",
+            )
+            .bind(now_ms())
+            .bind(tenant)
+            .bind(id),
         )
-        .bind(now_ms())
-        .bind(tenant)
-        .bind(id)
-        .execute(self.pool())
         .await?;
         self.run(tenant, id).await
     }
@@ -444,11 +445,11 @@ impl Store {
     ///
     /// Only for a single node (the embedded default), where nothing else can be running them.
     pub async fn requeue_interrupted_runs(&self) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE runs SET status = 'queued', resumed = resumed + 1 WHERE status = 'running'",
-        )
-        .execute(self.pool())
-        .await?;
+        let done = self
+            .write_one(sqlx::query(
+                "UPDATE runs SET status = 'queued', resumed = resumed + 1 WHERE status = 'running'",
+            ))
+            .await?;
         Ok(done.rows_affected())
     }
 
@@ -469,15 +470,17 @@ impl Store {
             .collect();
         ordered.extend(candidates.iter().filter(|(t, _)| busy.contains(t)));
         for (tenant, id) in ordered {
-            let claimed = sqlx::query(
-                "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, $1) \
-                 WHERE tenant_id = $2 AND id = $3 AND status = 'queued'",
-            )
-            .bind(now_ms())
-            .bind(tenant)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+            let claimed = self
+                .write_one(
+                    sqlx::query(
+                        "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, $1) \
+                         WHERE tenant_id = $2 AND id = $3 AND status = 'queued'",
+                    )
+                    .bind(now_ms())
+                    .bind(tenant)
+                    .bind(id),
+                )
+                .await?;
             if claimed.rows_affected() == 1 {
                 return Ok(Some((tenant.clone(), self.run(tenant, id).await?)));
             }
@@ -572,16 +575,17 @@ impl Store {
         status: RunStatus,
         error: Option<&str>,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE runs SET status = $1, error = $2, finished_at = $3 \
-             WHERE tenant_id = $4 AND id = $5 AND status = 'running'",
+        self.write_one(
+            sqlx::query(
+                "UPDATE runs SET status = $1, error = $2, finished_at = $3 \
+                 WHERE tenant_id = $4 AND id = $5 AND status = 'running'",
+            )
+            .bind(status.as_str())
+            .bind(error)
+            .bind(now_ms())
+            .bind(tenant)
+            .bind(id),
         )
-        .bind(status.as_str())
-        .bind(error)
-        .bind(now_ms())
-        .bind(tenant)
-        .bind(id)
-        .execute(self.pool())
         .await?;
         Ok(())
     }
@@ -589,13 +593,14 @@ impl Store {
     /// Puts a running run back in the queue (this node is shutting down mid-run); the next start
     /// resumes it.
     pub async fn release_run(&self, tenant: &str, id: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE runs SET status = 'queued', resumed = resumed + 1 \
-             WHERE tenant_id = $1 AND id = $2 AND status = 'running'",
+        self.write_one(
+            sqlx::query(
+                "UPDATE runs SET status = 'queued', resumed = resumed + 1 \
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'running'",
+            )
+            .bind(tenant)
+            .bind(id),
         )
-        .bind(tenant)
-        .bind(id)
-        .execute(self.pool())
         .await?;
         Ok(())
     }

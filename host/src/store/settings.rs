@@ -15,12 +15,12 @@ impl Store {
 
     /// Sets `key` to `value` unless it is set already; returns whether it was set now.
     pub async fn init_setting(&self, key: &str, value: &str) -> Result<bool> {
-        let done = sqlx::query(
+        let done = self.write_one(sqlx::query(
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
         )
         .bind(key)
         .bind(value)
-        .execute(self.pool())
+        )
         .await?;
         Ok(done.rows_affected() == 1)
     }

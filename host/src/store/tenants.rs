@@ -51,16 +51,18 @@ impl Store {
             limits: limits.clone(),
             created_at: now_ms(),
         };
-        let done = sqlx::query(
-            "INSERT INTO tenants (id, name, limits, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&row.id)
-        .bind(&row.name)
-        .bind(to_json(&row.limits))
-        .bind(row.created_at)
-        .execute(self.pool())
-        .await?;
+        let done = self
+            .write_one(
+                sqlx::query(
+                    "INSERT INTO tenants (id, name, limits, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(&row.id)
+                .bind(&row.name)
+                .bind(to_json(&row.limits))
+                .bind(row.created_at),
+            )
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
                 "a tenant named {name:?} exists"
@@ -91,10 +93,12 @@ impl Store {
 
     /// Replaces a tenant's plugin limits.
     pub async fn set_tenant_limits(&self, id: &str, limits: &PluginLimits) -> Result<TenantRow> {
-        let done = sqlx::query("UPDATE tenants SET limits = $1 WHERE id = $2")
-            .bind(to_json(limits))
-            .bind(id)
-            .execute(self.pool())
+        let done = self
+            .write_one(
+                sqlx::query("UPDATE tenants SET limits = $1 WHERE id = $2")
+                    .bind(to_json(limits))
+                    .bind(id),
+            )
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
