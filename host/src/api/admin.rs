@@ -1,8 +1,9 @@
 //! Admin endpoints: tenants, their plugin limits, and their tokens.
 
+use super::Tags;
+use super::models::time;
 use super::problem::{ApiError, missing};
 use super::state::{AdminToken, Shared};
-use super::{Tags, time};
 use crate::plugins::PluginLimits;
 use crate::store::TenantRow;
 use chrono::{DateTime, Utc};

@@ -16,7 +16,6 @@ pub mod problem;
 mod runs;
 mod state;
 
-pub use models::time;
 pub use state::{AppState, Shared};
 
 use poem::http::{HeaderValue, StatusCode, header};

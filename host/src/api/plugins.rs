@@ -5,7 +5,8 @@ use super::body::read_limited;
 use super::models::{PluginFailure, PluginOutcome, time};
 use super::problem::{ApiError, Kind, missing};
 use super::state::{Shared, TenantToken};
-use crate::message::{Envelope, ParsedMessage};
+use crate::message::Envelope;
+use crate::pipeline::ingest;
 use crate::store::PluginVersionRow;
 use chrono::{DateTime, Utc};
 use poem::Body;
@@ -301,9 +302,7 @@ impl PluginsApi {
             .stages
             .prepared(&tenant.id, &version, &config, &tenant.limits)
             .await?;
-        let message = tokio::task::spawn_blocking(move || ParsedMessage::parse(raw, envelope))
-            .await
-            .map_err(ApiError::internal)?;
+        let message = ingest::parse(raw, envelope).await?;
         let result = state
             .stages
             .runtime()

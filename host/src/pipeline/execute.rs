@@ -6,7 +6,7 @@
 
 use super::QUARANTINE;
 use super::apply::{Effects, apply, move_to};
-use crate::message::{Envelope, ParsedMessage};
+use crate::message::ParsedMessage;
 use crate::plugins::{Action, Failure, LogLine, PluginLimits, PreparedPlugin, Runtime};
 use crate::store::{ItemStatus, OnError, StageRow, StoredEnvelope};
 use serde::Serialize;
@@ -177,11 +177,7 @@ pub async fn execute(
 /// The message in `envelope`: updated in place when no one else holds it (the usual case: the
 /// runtime released it when the call ended), re-parsed otherwise.
 fn with_envelope(mut message: Arc<ParsedMessage>, envelope: &StoredEnvelope) -> Arc<ParsedMessage> {
-    let envelope = Envelope {
-        folder: envelope.folder.clone(),
-        flags: envelope.flags.clone(),
-        tags: envelope.tags.clone(),
-    };
+    let envelope = envelope.for_plugins();
     if message.envelope() == &envelope {
         return message;
     }

@@ -53,6 +53,13 @@ pub async fn describe(raw: Vec<u8>, envelope: Envelope) -> Result<NewMessage, Pi
     .map_err(|e| PipelineError::Internal(format!("parsing task failed: {e}")))
 }
 
+/// Parses `raw` in `envelope` on a blocking thread (a large message takes milliseconds).
+pub async fn parse(raw: Vec<u8>, envelope: Envelope) -> Result<ParsedMessage, PipelineError> {
+    tokio::task::spawn_blocking(move || ParsedMessage::parse(raw, envelope))
+        .await
+        .map_err(|e| PipelineError::Internal(format!("parsing task failed: {e}")))
+}
+
 /// Imports a message for `tenant` into `folder`: parsed, stored, indexed, and the tenant's on-import
 /// pipelines queued. Returns the stored message and the runs queued.
 pub async fn import(

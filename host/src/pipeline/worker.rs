@@ -5,11 +5,10 @@
 //! shutdown: on shutdown the batch in flight finishes and the run goes back to the queue, so the next
 //! start resumes it where it stopped.
 
-use super::PipelineError;
 use super::execute::{ReadyStage, execute};
 use super::stages::StageCache;
-use crate::message::ParsedMessage;
-use crate::store::{ItemStatus, RunRow, RunStatus, Store, StoreError, StoredEnvelope, WorkItem};
+use super::{PipelineError, ingest};
+use crate::store::{ItemStatus, RunRow, RunStatus, Store, StoreError, WorkItem};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -219,7 +218,7 @@ impl Worker {
             Err(e) => return Err(e.into()),
         };
         let envelope = summary.stored_envelope();
-        let message = parse(raw, &envelope).await?;
+        let message = ingest::parse(raw, envelope.for_plugins()).await?;
         let runtime = self.inner.stages.runtime();
         let result = execute(runtime, stages, message, envelope, limits).await;
         let json =
@@ -231,11 +230,4 @@ impl Worker {
             .await?;
         Ok(())
     }
-}
-
-async fn parse(raw: Vec<u8>, envelope: &StoredEnvelope) -> Result<ParsedMessage, PipelineError> {
-    let envelope = envelope.for_plugins();
-    tokio::task::spawn_blocking(move || ParsedMessage::parse(raw, envelope))
-        .await
-        .map_err(|e| PipelineError::Internal(format!("parsing task failed: {e}")))
 }

@@ -327,13 +327,9 @@ impl Store {
 
     /// A message's summary and raw bytes, in one query.
     pub async fn message_with_raw(&self, tenant: &str, id: &str) -> Result<(MessageRow, Vec<u8>)> {
-        let columns = COLUMNS
-            .split(", ")
-            .map(|col| format!("m.{}", col.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        // The column names are unambiguous in this join: message_raw has none of them.
         let row = sqlx::query(&format!(
-            "SELECT {columns}, r.raw FROM messages m JOIN message_raw r \
+            "SELECT {COLUMNS}, r.raw FROM messages m JOIN message_raw r \
              ON r.tenant_id = m.tenant_id AND r.message_id = m.id WHERE m.tenant_id = $1 AND m.id = $2"
         ))
         .bind(tenant)
@@ -386,12 +382,7 @@ impl Store {
             c.push("m.id < {}", Arg::Text(cursor.to_string()));
         }
         let sql = format!(
-            "SELECT {} FROM messages m WHERE {} ORDER BY m.id DESC LIMIT {}",
-            COLUMNS
-                .split(", ")
-                .map(|col| format!("m.{}", col.trim()))
-                .collect::<Vec<_>>()
-                .join(", "),
+            "SELECT {COLUMNS} FROM messages m WHERE {} ORDER BY m.id DESC LIMIT {}",
             c.where_clause(),
             u64::from(limit) + 1
         );

@@ -163,11 +163,6 @@ impl Store {
         Ok(())
     }
 
-    /// Which database this is.
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
         self.pool.close().await;
