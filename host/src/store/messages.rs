@@ -79,6 +79,18 @@ impl MessageRow {
 const COLUMNS: &str = "id, folder, flags, tags, trashed_from, subject, from_name, from_address, date, \
                        message_id, size, sha256, attachments, parsed, received_at";
 
+/// `COLUMNS` as `m.<column>`, for statements that join another table; built once.
+fn qualified_columns() -> &'static str {
+    static QUALIFIED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    QUALIFIED.get_or_init(|| {
+        COLUMNS
+            .split(',')
+            .map(|col| format!("m.{}", col.trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 fn message(row: &AnyRow) -> Result<MessageRow> {
     Ok(MessageRow {
         id: row.try_get("id")?,
@@ -327,10 +339,11 @@ impl Store {
 
     /// A message's summary and raw bytes, in one query.
     pub async fn message_with_raw(&self, tenant: &str, id: &str) -> Result<(MessageRow, Vec<u8>)> {
-        // The column names are unambiguous in this join: message_raw has none of them.
+        // Qualified: message_raw has a `message_id` column too.
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS}, r.raw FROM messages m JOIN message_raw r \
-             ON r.tenant_id = m.tenant_id AND r.message_id = m.id WHERE m.tenant_id = $1 AND m.id = $2"
+            "SELECT {}, r.raw FROM messages m JOIN message_raw r \
+             ON r.tenant_id = m.tenant_id AND r.message_id = m.id WHERE m.tenant_id = $1 AND m.id = $2",
+            qualified_columns()
         ))
         .bind(tenant)
         .bind(id)
