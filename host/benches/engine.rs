@@ -245,8 +245,8 @@ fn bench_filter() {
     let bytes = plugin_bytes("rules");
     // Production runs a stage prepared for its configuration; the native baseline likewise parses
     // the rules once. The unprepared column re-parses the configuration in every call.
-    let prepared = rt.prepare(&bytes, RULES, &limits).expect("prepare rules");
-    let unprepared = rt.load(&bytes, &limits).expect("load rules");
+    let prepared = rt.prepare_blocking("tenant", &bytes, RULES, &limits).expect("prepare rules");
+    let unprepared = rt.load("tenant", &bytes, &limits).expect("load rules");
     let rules = Rules::parse(RULES).expect("rules");
     let config: Arc<str> = RULES.into();
     for (label, size, n) in [
@@ -333,7 +333,7 @@ fn bench_empty_call() {
         ("attachment_guard", "null"),
         ("test_hostile", r#"{"do": "ok"}"#),
     ] {
-        let plugin = rt.load(&plugin_bytes(name), &limits).expect("load guest");
+        let plugin = rt.load("tenant", &plugin_bytes(name), &limits).expect("load guest");
         let config: Arc<str> = config.into();
         let batch = 20_000;
         let time = median(5, || {
@@ -365,7 +365,7 @@ fn bench_throughput() {
     let rt = runtime(None);
     let limits = PluginLimits::default();
     let prepared = rt
-        .prepare(&plugin_bytes("rules"), RULES, &limits)
+        .prepare_blocking("tenant", &plugin_bytes("rules"), RULES, &limits)
         .expect("prepare rules");
     let raw = message_of(2 << 10);
     let per_thread = 40_000;
@@ -406,14 +406,14 @@ fn bench_load() {
     let cold = median(5, || {
         let rt = runtime(None);
         let start = Instant::now();
-        black_box(rt.load(&bytes, &limits).expect("compile"));
+        black_box(rt.load("tenant", &bytes, &limits).expect("compile"));
         start.elapsed()
     });
     let rt = runtime(Some(dir));
-    rt.load(&bytes, &limits).expect("fill the cache");
+    rt.load("tenant", &bytes, &limits).expect("fill the cache");
     let warm = median(21, || {
         let start = Instant::now();
-        black_box(rt.load(&bytes, &limits).expect("cached load"));
+        black_box(rt.load("tenant", &bytes, &limits).expect("cached load"));
         start.elapsed()
     });
     println!(
@@ -430,13 +430,13 @@ fn bench_load() {
     let cold = median(3, || {
         let rt = runtime(None);
         let start = Instant::now();
-        black_box(rt.prepare(&bytes, RULES, &limits).expect("prepare"));
+        black_box(rt.prepare_blocking("tenant", &bytes, RULES, &limits).expect("prepare"));
         start.elapsed()
     });
-    rt.prepare(&bytes, RULES, &limits).expect("fill the cache");
+    rt.prepare_blocking("tenant", &bytes, RULES, &limits).expect("fill the cache");
     let warm = median(21, || {
         let start = Instant::now();
-        black_box(rt.prepare(&bytes, RULES, &limits).expect("cached prepare"));
+        black_box(rt.prepare_blocking("tenant", &bytes, RULES, &limits).expect("cached prepare"));
         start.elapsed()
     });
     println!(

@@ -134,9 +134,10 @@ impl PluginsApi {
         let tenant = state.tenant(&auth).await?;
         let bytes = read_limited(body.0, tenant.limits.upload_bytes, "component").await?;
         let (runtime, limits) = (state.stages.runtime().clone(), tenant.limits.clone());
+        let owner = tenant.id.clone();
         let (info, bytes) = tokio::task::spawn_blocking(move || {
             runtime
-                .load(&bytes, &limits)
+                .load(&owner, &bytes, &limits)
                 .map(|plugin| (plugin.info().clone(), bytes))
         })
         .await

@@ -5,8 +5,10 @@
 mod fields;
 mod fold;
 mod parsed;
+mod pattern;
 
-pub use fields::{Field, MAX_PATTERN_LEN, MatchError};
+pub use fields::{Charge, Field, MatchError};
+pub use pattern::{MAX_PATTERN_LEN, Pattern};
 pub use fold::contains_folded;
 pub use parsed::{Address, AttachmentInfo, Envelope, ParsedMessage};
 

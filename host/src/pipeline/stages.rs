@@ -70,11 +70,10 @@ impl StageCache {
             return Ok(hit.clone());
         }
         let bytes = self.store.component(tenant, &version.sha256).await?;
-        let (runtime, config, limits) = (self.runtime.clone(), key.config.clone(), limits.clone());
-        let prepared =
-            tokio::task::spawn_blocking(move || runtime.prepare(&bytes, &config, &limits))
-                .await
-                .map_err(|e| PipelineError::Internal(format!("preparing task failed: {e}")))??;
+        let prepared = self
+            .runtime
+            .prepare(tenant, &bytes, &key.config, limits)
+            .await?;
         self.prepared.lock().put(key, prepared.clone());
         Ok(prepared)
     }

@@ -27,7 +27,7 @@ fn artifacts_are_cached_and_damaged_ones_replaced() {
     let (_dir, cache, runtime) = runtime_with_cache();
     let bytes = guest("test_hostile");
     let first = runtime
-        .load(&bytes, &PluginLimits::default())
+        .load("tenant", &bytes, &PluginLimits::default())
         .expect("compile");
     let files = artifacts(&cache);
     assert_eq!(files.len(), 1, "{files:?}");
@@ -44,7 +44,7 @@ fn artifacts_are_cached_and_damaged_ones_replaced() {
     // Damage the artifact: the next load must notice, recompile and still run correctly.
     std::fs::write(&files[0], b"not an artifact").expect("damage");
     let second = runtime
-        .load(&bytes, &PluginLimits::default())
+        .load("tenant", &bytes, &PluginLimits::default())
         .expect("recompile");
     assert!(std::fs::metadata(&files[0]).expect("rewritten").len() > 1000);
     let raw = b"Subject: x\r\n\r\nbody\r\n";
@@ -72,7 +72,7 @@ fn prepared_snapshots_are_cached_per_configuration() {
         r#"{"rules": [{"when": {"field": "subject", "contains": "b"}, "then": [{"tag": "b"}]}]}"#;
     let limits = PluginLimits::default();
     let a = runtime
-        .prepare(&bytes, config_a, &limits)
+        .prepare_blocking("tenant", &bytes, config_a, &limits)
         .expect("prepare a");
     let prepared = |dir: &std::path::Path| {
         artifacts(dir)
@@ -82,11 +82,11 @@ fn prepared_snapshots_are_cached_per_configuration() {
     };
     assert_eq!(prepared(&cache), 1);
     runtime
-        .prepare(&bytes, config_a, &limits)
+        .prepare_blocking("tenant", &bytes, config_a, &limits)
         .expect("prepare a again, from the cache");
     assert_eq!(prepared(&cache), 1);
     let b = runtime
-        .prepare(&bytes, config_b, &limits)
+        .prepare_blocking("tenant", &bytes, config_b, &limits)
         .expect("prepare b");
     assert_eq!(prepared(&cache), 2);
     // Each snapshot carries its own configuration.

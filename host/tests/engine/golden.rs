@@ -20,7 +20,7 @@ fn golden(plugin_name: &str, component: &str) -> BTreeMap<String, Value> {
     };
     // As a pipeline runs a stage: prepared once for its configuration.
     let prepared = runtime()
-        .prepare(&guest(component), &config_text, &limits)
+        .prepare_blocking("tenant", &guest(component), &config_text, &limits)
         .expect("prepare");
     let mut actual = BTreeMap::new();
     for (name, raw) in corpus_and_samples() {
@@ -173,7 +173,7 @@ fn prepared_and_unprepared_rules_agree() {
             .expect("config");
     let limits = PluginLimits::default();
     let prepared = runtime()
-        .prepare(&guest("rules"), &config_text, &limits)
+        .prepare_blocking("tenant", &guest("rules"), &config_text, &limits)
         .expect("prepare");
     let unprepared = plugin("rules");
     for (name, raw) in corpus_and_samples() {
@@ -197,8 +197,7 @@ fn prepared_and_unprepared_rules_agree() {
 #[test]
 fn preparing_rejects_bad_rules_before_any_message() {
     let error = runtime()
-        .prepare(
-            &guest("rules"),
+        .prepare_blocking("tenant", &guest("rules"),
             r#"{"rules": [{"when": {"field": "nope", "contains": "x"}, "then": ["keep"]}]}"#,
             &PluginLimits::default(),
         )
