@@ -2,10 +2,15 @@
 //! and read lazily by whoever needs a piece of it (plugins through the `message` resource, the store,
 //! the search index).
 
+mod disposition;
 mod fields;
 mod fold;
+mod header_block;
+#[cfg(test)]
+mod malformed_tests;
 mod parsed;
 
+pub use disposition::attachment_disposition;
 pub use fields::{Field, MAX_PATTERN_LEN, MatchError};
 pub use fold::contains_folded;
 pub use parsed::{Address, AttachmentInfo, Envelope, ParsedMessage};

@@ -89,3 +89,84 @@ fn garbage_never_panics() {
         );
     }
 }
+
+/// Corpus messages that begin with a white-space-only line before their headers, with what Python's
+/// `email` (3.11, `policy.default`) reads from them: header count (duplicates included), Subject,
+/// From address. mail-parser alone reads no header from them: the header block lands in the body.
+const LEADING_BLANK_LINE: &[(&str, usize, &str, &str)] = &[
+    (
+        "flanker__enclosed-bad-encoding.eml",
+        20,
+        "Wow",
+        "bob@example.net",
+    ),
+    ("flanker__enclosed-global.eml", 20, "Wow", "bob@example.net"),
+    (
+        "flanker__russian-attachment-yahoo.eml",
+        26,
+        "Hello",
+        "mailboxaddr1234567@yahoo.com",
+    ),
+    ("phpmmp__m0011.eml", 10, "Hello World !", "name@company.com"),
+];
+
+/// Starts with an empty line followed by plain text: a message without headers (Python reads none
+/// either), which must stay one.
+const BODY_ONLY: &str = "letters__test_english_empty.eml";
+
+#[test]
+fn corpus_messages_with_a_leading_blank_line_keep_their_headers() {
+    let corpus = corpus();
+    let first_line_blank = |raw: &[u8]| {
+        let first = raw.split(|&b| b == b'\n').next().unwrap_or_default();
+        raw.contains(&b'\n') && first.iter().all(|b| b" \t\r".contains(b))
+    };
+    let mut found: Vec<&str> = corpus
+        .iter()
+        .filter(|(_, raw)| first_line_blank(raw))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    found.sort_unstable();
+    let mut named: Vec<&str> = LEADING_BLANK_LINE.iter().map(|(n, ..)| *n).collect();
+    named.push(BODY_ONLY);
+    named.sort_unstable();
+    assert_eq!(found, named, "the corpus's leading-blank-line messages");
+
+    for (name, python_headers, subject, from) in LEADING_BLANK_LINE {
+        let raw = &corpus.iter().find(|(n, _)| n == name).expect(name).1;
+        let msg = message(raw);
+        assert_eq!(msg.raw(), raw.as_slice(), "{name}: raw bytes changed");
+        let headers = msg.header_names();
+        // At least what Python recovers (a parser may split a malformed line into one more).
+        assert!(
+            headers.len() >= *python_headers && headers.len() <= python_headers + 2,
+            "{name}: {} headers, Python reads {python_headers}: {headers:?}",
+            headers.len()
+        );
+        assert_eq!(msg.subject(), Some(*subject), "{name}");
+        assert_eq!(
+            msg.from().first().and_then(|a| a.address.as_deref()),
+            Some(*from),
+            "{name}"
+        );
+        assert!(msg.date().is_some(), "{name}: no date");
+        assert!(msg.message_id().is_some(), "{name}: no Message-ID");
+        // The header block is no longer read as the body.
+        assert!(
+            !msg.text_body().contains("Delivered-To:") && !msg.text_body().contains("Received:"),
+            "{name}: headers in the body"
+        );
+    }
+
+    let raw = &corpus
+        .iter()
+        .find(|(n, _)| n == BODY_ONLY)
+        .expect(BODY_ONLY)
+        .1;
+    let msg = message(raw);
+    assert!(msg.header_names().is_empty(), "{:?}", msg.header_names());
+    assert!(
+        msg.text_body()
+            .contains("While this email is undeliverable")
+    );
+}
