@@ -212,9 +212,9 @@ Subject: what the reader sees\r\nSubject: what a filter was meant to see\r\n\r\n
             .await
         }
     };
-    assert_eq!(ids(list("subject=reader+sees").await), [id.clone()]);
+    assert_eq!(ids(list("subject=reader+sees").await), [id.as_str()]);
     assert!(ids(list("subject=meant+to+see").await).is_empty());
-    assert_eq!(ids(list("from=shown").await), [id.clone()]);
+    assert_eq!(ids(list("from=shown").await), [id.as_str()]);
     assert!(ids(list("from=hidden").await).is_empty());
     app.stop().await;
 }

@@ -170,3 +170,50 @@ fn corpus_messages_with_a_leading_blank_line_keep_their_headers() {
             .contains("While this email is undeliverable")
     );
 }
+
+/// Two of each single-value header: the first is what a mail client shows.
+const DUPLICATED: &[u8] = b"From: Colleague <colleague@example.test>\r\n\
+From: Prize Desk <prize@lottery.example>\r\n\
+Subject: Lunch on Friday\r\nSubject: FREE MONEY WAITING NOW!!!\r\n\
+Date: Fri, 1 Mar 2024 10:00:00 +0000\r\nDate: garbage\r\n\
+Message-ID: <lunch@example.test>\r\n\r\nSee you at noon.\r\n";
+
+#[test]
+fn plugins_see_the_first_of_duplicated_headers() {
+    use crate::helpers::{config, plugin, runtime};
+    use wasmail::plugins::PluginLimits;
+    let limits = PluginLimits::default();
+    // spam-score reads `subject()`, `header()` and the date through the SDK.
+    let outcome = runtime()
+        .run_blocking(
+            &plugin("spam_score"),
+            message(DUPLICATED),
+            config("null"),
+            &limits,
+        )
+        .expect("spam-score");
+    let line = &outcome.logs.first().expect("a log line").message;
+    assert!(line.starts_with("score 0.0"), "{line}");
+    for reason in ["shouting subject", "!!!", "no valid Date"] {
+        assert!(!line.contains(reason), "{reason} in {line}");
+    }
+    // rules matches through the host's primitives.
+    let rules = r#"{"rules": [
+        {"name": "first", "when": {"field": "subject", "contains": "friday"}, "then": [{"tag": "first"}]},
+        {"name": "second", "when": {"field": "subject", "contains": "money"}, "then": [{"tag": "second"}]},
+        {"name": "sender", "when": {"field": "from", "contains": "lottery"}, "then": [{"tag": "lottery"}]},
+        {"name": "every value", "when": {"header": "Subject", "contains": "money"}, "then": [{"tag": "any-subject"}]}
+    ]}"#;
+    let outcome = runtime()
+        .run_blocking(
+            &plugin("rules"),
+            message(DUPLICATED),
+            config(rules),
+            &limits,
+        )
+        .expect("rules");
+    assert_eq!(
+        serde_json::json!(outcome.actions),
+        serde_json::json!([{"tag": "first"}, {"tag": "any-subject"}])
+    );
+}
