@@ -2,11 +2,16 @@
 //! and read lazily by whoever needs a piece of it (plugins through the `message` resource, the store,
 //! the search index).
 
+mod disposition;
 mod fields;
 mod fold;
+mod header_block;
+#[cfg(test)]
+mod malformed_tests;
 mod parsed;
 mod pattern;
 
+pub use disposition::attachment_disposition;
 pub use fields::{Charge, Field, MatchError};
 pub use pattern::{MAX_PATTERN_LEN, Pattern};
 pub use fold::contains_folded;

@@ -6,6 +6,7 @@ mod helpers;
 mod admin;
 mod errors;
 mod isolation;
+mod malformed;
 mod messages;
 mod pipelines;
 mod plugins;
