@@ -245,7 +245,9 @@ fn bench_filter() {
     let bytes = plugin_bytes("rules");
     // Production runs a stage prepared for its configuration; the native baseline likewise parses
     // the rules once. The unprepared column re-parses the configuration in every call.
-    let prepared = rt.prepare_blocking("tenant", &bytes, RULES, &limits).expect("prepare rules");
+    let prepared = rt
+        .prepare_blocking("tenant", &bytes, RULES, &limits)
+        .expect("prepare rules");
     let unprepared = rt.load("tenant", &bytes, &limits).expect("load rules");
     let rules = Rules::parse(RULES).expect("rules");
     let config: Arc<str> = RULES.into();
@@ -333,7 +335,9 @@ fn bench_empty_call() {
         ("attachment_guard", "null"),
         ("test_hostile", r#"{"do": "ok"}"#),
     ] {
-        let plugin = rt.load("tenant", &plugin_bytes(name), &limits).expect("load guest");
+        let plugin = rt
+            .load("tenant", &plugin_bytes(name), &limits)
+            .expect("load guest");
         let config: Arc<str> = config.into();
         let batch = 20_000;
         let time = median(5, || {
@@ -430,13 +434,20 @@ fn bench_load() {
     let cold = median(3, || {
         let rt = runtime(None);
         let start = Instant::now();
-        black_box(rt.prepare_blocking("tenant", &bytes, RULES, &limits).expect("prepare"));
+        black_box(
+            rt.prepare_blocking("tenant", &bytes, RULES, &limits)
+                .expect("prepare"),
+        );
         start.elapsed()
     });
-    rt.prepare_blocking("tenant", &bytes, RULES, &limits).expect("fill the cache");
+    rt.prepare_blocking("tenant", &bytes, RULES, &limits)
+        .expect("fill the cache");
     let warm = median(21, || {
         let start = Instant::now();
-        black_box(rt.prepare_blocking("tenant", &bytes, RULES, &limits).expect("cached prepare"));
+        black_box(
+            rt.prepare_blocking("tenant", &bytes, RULES, &limits)
+                .expect("cached prepare"),
+        );
         start.elapsed()
     });
     println!(

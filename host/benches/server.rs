@@ -231,7 +231,12 @@ fn engine_only(messages: &[Vec<u8>]) -> Duration {
         .iter()
         .map(|(name, file)| {
             runtime
-                .prepare_blocking("tenant", &guest(file), &golden_config(name).to_string(), &limits)
+                .prepare_blocking(
+                    "tenant",
+                    &guest(file),
+                    &golden_config(name).to_string(),
+                    &limits,
+                )
                 .expect("prepare")
         })
         .collect();

@@ -185,13 +185,13 @@ impl ParsedMessage {
         charge: Charge<'_>,
     ) -> Result<bool, MatchError> {
         let mut refused = None;
-        let found = self.any_value(field, &mut |value, _| {
-            match pattern.is_match(value, &mut *charge) {
-                Ok(found) => found,
-                Err(e) => {
-                    refused = Some(e);
-                    true
-                }
+        let found = self.any_value(field, &mut |value, _| match pattern
+            .is_match(value, &mut *charge)
+        {
+            Ok(found) => found,
+            Err(e) => {
+                refused = Some(e);
+                true
             }
         });
         refused.map_or(Ok(found), Err)

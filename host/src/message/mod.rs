@@ -13,9 +13,9 @@ mod pattern;
 
 pub use disposition::attachment_disposition;
 pub use fields::{Charge, Field, MatchError};
-pub use pattern::{MAX_PATTERN_LEN, Pattern};
 pub use fold::contains_folded;
 pub use parsed::{Address, AttachmentInfo, Envelope, ParsedMessage};
+pub use pattern::{MAX_PATTERN_LEN, Pattern};
 
 /// Parses raw RFC 5322 bytes. Never fails and never panics: malformed input yields what could be
 /// read (possibly no headers and an empty body), and the raw bytes are always kept as given.

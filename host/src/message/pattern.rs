@@ -94,11 +94,6 @@ impl Pattern {
         self.source.len() + self.dfa.memory_usage() + DFA_CACHE_BYTES + fallback
     }
 
-    /// What compiling it cost, in fuel: proportional to the program built.
-    pub fn compile_fuel(&self) -> u64 {
-        self.dfa.get_nfa().memory_usage() as u64
-    }
-
     /// Whether the pattern matches `haystack`. `charge(fuel)` is called before any work is done and
     /// returns false when the caller's budget cannot pay, which ends the search with
     /// [`MatchError::Budget`].
@@ -174,7 +169,8 @@ mod tests {
             (r"^INVOICE", "Grüße INVOICE 42", false),
             (r"(?i)grüsse|grüße", "GRÜSSE", true),
             (r"\bfoo\b", "a foo b", true),
-            (r"\bfoo\b", "éfoo é", true), // Unicode word boundary over non-ASCII: the fallback answers
+            (r"\bfoo\b", "é foo é", true), // Unicode word boundary over non-ASCII: the fallback answers
+            (r"\bfoo\b", "éfoo é", false), // é is a word character
             (r"\bfoo\b", "afoob", false),
             (r"(?m)^Subject: x$", "A: b\nSubject: x\nC: d", true),
         ];
@@ -185,7 +181,9 @@ mod tests {
                 Ok(expected),
                 "{pattern} on {haystack}"
             );
-            let reference = regex::Regex::new(pattern).expect("regex").is_match(haystack);
+            let reference = regex::Regex::new(pattern)
+                .expect("regex")
+                .is_match(haystack);
             assert_eq!(reference, expected, "reference for {pattern}");
         }
     }
@@ -224,7 +222,7 @@ mod tests {
     fn a_pattern_that_would_crawl_is_refused_not_run() {
         // Many alternations of Unicode classes with word boundaries: the lazy DFA quits on the
         // first non-ASCII byte and the fallback would need bytes x states far past the bound.
-        let pattern = (0..60)
+        let pattern = (0..8)
             .map(|i| format!(r"\b\w{{3}}{i}\w+\b"))
             .collect::<Vec<_>>()
             .join("|");

@@ -18,6 +18,9 @@ use tokio::sync::{Notify, watch};
 /// How long an idle worker waits before looking at the queue again without being woken.
 const IDLE_POLL: Duration = Duration::from_secs(2);
 
+/// How often a batch in flight looks whether its run was cancelled (on any node: the database says).
+const CANCEL_POLL: Duration = Duration::from_millis(100);
+
 /// Runs pipelines. Cheap to clone.
 #[derive(Clone)]
 pub struct Worker {
@@ -184,13 +187,31 @@ impl Worker {
                     .await?;
                 return Ok(());
             }
-            let results = futures_util::stream::iter(items)
+            let batch = futures_util::stream::iter(items)
                 .map(|item| self.process(tenant, &run.id, &stages, &limits, item))
                 .buffer_unordered(self.inner.batch)
-                .collect::<Vec<_>>()
-                .await;
+                .collect::<Vec<_>>();
+            // A cancel stops the items in flight: dropping the batch drops their plugin calls, which
+            // frees their permits at once. Items already committed stay; the rest stay pending.
+            let results = tokio::select! {
+                results = batch => results,
+                cancelled = self.cancelled(tenant, &run.id) => {
+                    cancelled?;
+                    return Ok(());
+                }
+            };
             for result in results {
                 result?;
+            }
+        }
+    }
+
+    /// Resolves once the run is no longer running (cancelled, or ended elsewhere).
+    async fn cancelled(&self, tenant: &str, run: &str) -> Result<(), PipelineError> {
+        loop {
+            tokio::time::sleep(CANCEL_POLL).await;
+            if self.inner.store.run_status(tenant, run).await? != RunStatus::Running {
+                return Ok(());
             }
         }
     }

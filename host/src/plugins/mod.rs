@@ -17,6 +17,7 @@ mod host;
 mod limits;
 mod outcome;
 mod patterns;
+mod permits;
 mod prepare;
 mod runtime;
 mod state;

@@ -9,13 +9,13 @@ use super::engine::{EngineSettings, build, start_epoch_ticker};
 use super::executor::Executor;
 use super::host::{HostRefused, MessageResource};
 use super::patterns::{PatternBudget, PatternCache};
+use super::permits::Permits;
 use super::state::{HostBudget, HostExhausted, MemoryLimitExceeded, StoreState};
 use super::{Failure, FailureKind, LoadError, Outcome, PluginLimits};
 use crate::message::ParsedMessage;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 
@@ -36,6 +36,9 @@ pub struct RuntimeOptions {
     /// Calls of [`Runtime::run`] (and preparations) executing at once; more wait their turn.
     /// Plugins are CPU-bound, so more than the core count only adds latency.
     pub max_concurrent_calls: usize,
+    /// How many of those permits one tenant may hold at once, so one tenant's slow calls cannot
+    /// queue every other tenant's behind them.
+    pub max_concurrent_calls_per_tenant: usize,
     /// Threads plugin calls run on (a runtime of their own, beside the server's).
     pub threads: usize,
     /// Byte budgets of the compiled `matches` patterns kept between calls.
@@ -53,6 +56,7 @@ impl Default for RuntimeOptions {
             max_memory_bytes: 1 << 30,
             instances: 1000,
             max_concurrent_calls: cores * 2,
+            max_concurrent_calls_per_tenant: cores.max(1),
             threads: cores,
             patterns: PatternBudget::default(),
         }
@@ -69,7 +73,7 @@ struct Inner {
     engine: Engine,
     linker: Linker<StoreState>,
     cache: ArtifactCache,
-    calls: Semaphore,
+    calls: Permits,
     patterns: PatternCache,
     executor: Executor,
 }
@@ -148,7 +152,10 @@ impl Runtime {
                 engine,
                 linker,
                 cache,
-                calls: Semaphore::new(options.max_concurrent_calls.max(1)),
+                calls: Permits::new(
+                    options.max_concurrent_calls,
+                    options.max_concurrent_calls_per_tenant,
+                ),
                 patterns: PatternCache::new(options.patterns),
                 executor,
             }),
@@ -162,7 +169,7 @@ impl Runtime {
 
     /// Plugin calls (and preparations) that could start now without waiting for a permit.
     pub fn free_call_permits(&self) -> usize {
-        self.inner.calls.available_permits()
+        self.inner.calls.available()
     }
 
     /// Checks a component without compiling it: size, component-ness, world, imports.
@@ -241,15 +248,16 @@ impl Runtime {
         let (cx, instrumented) = super::prepare::instrument(bytes)?;
         let component = Component::new(&self.inner.engine, &instrumented)
             .map_err(|e| LoadError::Prepare(format!("compiling: {}", e.root_cause())))?;
+        let tenant: Arc<str> = tenant.into();
         let _permit = self
             .inner
             .calls
-            .acquire()
+            .acquire(&tenant)
             .await
-            .map_err(|_| LoadError::Engine("the runtime is shutting down".into()))?;
+            .ok_or_else(|| LoadError::Engine("the runtime is shutting down".into()))?;
         let started = Instant::now();
         let fuel = limits.fuel_base;
-        let mut store = self.store(tenant.into(), config, limits, started, fuel)?;
+        let mut store = self.store(tenant, config, limits, started, fuel)?;
         super::prepare::run_and_snapshot(
             &mut store,
             &self.inner.linker,
@@ -358,7 +366,7 @@ impl Runtime {
     ) -> Result<Outcome, Failure> {
         let (runtime, plugin, limits) = (self.clone(), plugin.clone(), limits.clone());
         let mut task = self.inner.executor.spawn(async move {
-            let Ok(_permit) = runtime.inner.calls.acquire().await else {
+            let Some(_permit) = runtime.inner.calls.acquire(&plugin.owner).await else {
                 return Err(host_failure("the runtime is shutting down".into()));
             };
             runtime.call(&plugin, message, config, &limits).await
@@ -440,10 +448,7 @@ impl Runtime {
         // WASI, or the host, is stopped by this timeout: the call's future is dropped where it waits.
         let result = match tokio::time::timeout_at(deadline.into(), call).await {
             Ok(result) => result,
-            Err(_) => Err((
-                FailureKind::Deadline,
-                wasmtime::Error::new(Trap::Interrupt),
-            )),
+            Err(_) => Err((FailureKind::Deadline, wasmtime::Error::new(Trap::Interrupt))),
         };
         let state = store.data();
         let fuel_used = fuel

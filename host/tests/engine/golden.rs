@@ -197,7 +197,9 @@ fn prepared_and_unprepared_rules_agree() {
 #[test]
 fn preparing_rejects_bad_rules_before_any_message() {
     let error = runtime()
-        .prepare_blocking("tenant", &guest("rules"),
+        .prepare_blocking(
+            "tenant",
+            &guest("rules"),
             r#"{"rules": [{"when": {"field": "nope", "contains": "x"}, "then": ["keep"]}]}"#,
             &PluginLimits::default(),
         )

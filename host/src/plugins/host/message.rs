@@ -8,6 +8,11 @@ use crate::plugins::state::{HostExhausted, StoreState};
 use std::sync::Arc;
 use wasmtime::component::Resource;
 
+/// Fuel for compiling a `matches` pattern: about what compiling costs here (tens of microseconds for a
+/// short pattern, milliseconds for a 4 KiB one), in wasm-instruction terms.
+const COMPILE_FUEL_BASE: u64 = 20_000;
+const COMPILE_FUEL_PER_BYTE: u64 = 2_000;
+
 /// Largest chunk handed out by one call (mirrors the contract's documented 64 KiB).
 const CHUNK_MAX: u64 = 64 * 1024;
 
@@ -25,10 +30,9 @@ impl StoreState {
     fn scanned<T>(&self, result: Result<T, MatchError>) -> wasmtime::Result<Result<T, String>> {
         match result {
             Ok(value) => Ok(Ok(value)),
-            Err(MatchError::Budget) => Err(HostRefused(
-                self.budget.exhausted.unwrap_or(HostExhausted::Fuel),
-            )
-            .into()),
+            Err(MatchError::Budget) => {
+                Err(HostRefused(self.budget.exhausted.unwrap_or(HostExhausted::Fuel)).into())
+            }
             Err(e) => Ok(Err(e.to_string())),
         }
     }
@@ -251,18 +255,15 @@ impl HostMessage for StoreState {
         pattern: String,
     ) -> wasmtime::Result<Result<bool, String>> {
         let msg = self.msg(&m)?;
-        // Compiling is host work too: checked against the deadline first, paid for after.
-        if !self.budget.charge(1) {
+        // Compiling is host work too, paid on every call whether the tenant's cache has the pattern or
+        // not: a cache makes calls faster, not cheaper, so a call's fuel does not depend on what
+        // other calls did. An invalid pattern is not cached, so a guest retrying it pays every time.
+        let compile_fuel = COMPILE_FUEL_BASE + COMPILE_FUEL_PER_BYTE * pattern.len() as u64;
+        if !self.budget.charge(compile_fuel) {
             return self.scanned(Err(MatchError::Budget));
         }
         let compiled = match self.patterns.get(&self.tenant, &pattern) {
-            Ok(Lookup::Hit(p)) => p,
-            Ok(Lookup::Compiled(p)) => {
-                if !self.budget.charge(p.compile_fuel()) {
-                    return self.scanned(Err(MatchError::Budget));
-                }
-                p
-            }
+            Ok(Lookup::Hit(p) | Lookup::Compiled(p)) => p,
             Err(e) => return Ok(Err(e.to_string())),
         };
         let result =
