@@ -2,7 +2,7 @@
 //!
 //! A run is claimed, its stages prepared, then its pending items processed a batch at a time; each
 //! item's results and effects commit together. Between batches the worker notices cancels and
-//! shutdown: on shutdown the batch in flight finishes and the run goes back to the queue, so the next
+//! shutdown: on shutdown the items in flight are dropped uncommitted and the run goes back to the queue, so the next
 //! start resumes it where it stopped.
 
 use super::execute::{ReadyStage, execute};
@@ -193,8 +193,16 @@ impl Worker {
                 .collect::<Vec<_>>();
             // A cancel stops the items in flight: dropping the batch drops their plugin calls, which
             // frees their permits at once. Items already committed stay; the rest stay pending.
+            let mut stopping = shutdown.clone();
             let results = tokio::select! {
                 results = batch => results,
+                // Shutdown does not wait on plugins: the items in flight are dropped uncommitted
+                // (each commits with its effects, so nothing is half-applied) and run again when the
+                // run resumes.
+                () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
+                    store.release_run(tenant, &run.id).await?;
+                    return Ok(());
+                }
                 cancelled = self.cancelled(tenant, &run.id) => {
                     cancelled?;
                     return Ok(());

@@ -76,6 +76,8 @@ struct Inner {
     calls: Permits,
     patterns: PatternCache,
     executor: Executor,
+    /// Turns true when the host stops: calls in flight end at once, new ones fail.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -158,8 +160,21 @@ impl Runtime {
                 ),
                 patterns: PatternCache::new(options.patterns),
                 executor,
+                stopping: tokio::sync::watch::Sender::new(false),
             }),
         })
+    }
+
+    /// Ends every call and preparation in flight and refuses new ones: shutdown must not wait on a
+    /// plugin, whatever its deadline.
+    pub fn shutdown(&self) {
+        self.inner.stopping.send_replace(true);
+    }
+
+    /// Resolves once [`Self::shutdown`] was called.
+    async fn stopped(&self) {
+        let mut stopping = self.inner.stopping.subscribe();
+        let _ = stopping.wait_for(|stopping| *stopping).await;
     }
 
     /// Bytes of compiled `matches` patterns held for `tenant`, and for everyone.
@@ -258,14 +273,17 @@ impl Runtime {
         let started = Instant::now();
         let fuel = limits.fuel_base;
         let mut store = self.store(tenant, config, limits, started, fuel)?;
-        super::prepare::run_and_snapshot(
+        let prepared = super::prepare::run_and_snapshot(
             &mut store,
             &self.inner.linker,
             &component,
             &cx,
             started + limits.deadline(),
-        )
-        .await
+        );
+        tokio::select! {
+            prepared = prepared => prepared,
+            () = self.stopped() => Err(LoadError::Engine("the host is shutting down".into())),
+        }
     }
 
     /// A fresh store for one call: limits, fuel, and the deadline armed on the epoch.
@@ -446,9 +464,15 @@ impl Runtime {
         };
         // In wasm, the epoch callback traps at the deadline (with a backtrace). A guest waiting in
         // WASI, or the host, is stopped by this timeout: the call's future is dropped where it waits.
-        let result = match tokio::time::timeout_at(deadline.into(), call).await {
-            Ok(result) => result,
-            Err(_) => Err((FailureKind::Deadline, wasmtime::Error::new(Trap::Interrupt))),
+        let result = tokio::select! {
+            timed = tokio::time::timeout_at(deadline.into(), call) => match timed {
+                Ok(result) => result,
+                Err(_) => Err((FailureKind::Deadline, wasmtime::Error::new(Trap::Interrupt))),
+            },
+            () = self.stopped() => Err((
+                FailureKind::Host,
+                wasmtime::Error::msg("the host is shutting down; the call was stopped"),
+            )),
         };
         let state = store.data();
         let fuel_used = fuel

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod containment;
 mod errors;
 mod isolation;
 mod malformed;

@@ -325,3 +325,44 @@ fn a_caller_that_leaves_frees_the_permit_at_once() {
         }
     });
 }
+
+#[test]
+fn shutdown_ends_calls_in_flight_whatever_their_deadline() {
+    let rt = fresh_runtime(4, 2);
+    let plugin = hostile(&rt, "attacker");
+    tokio().block_on(async {
+        let calls: Vec<_> = ["sleep", "poll", "loop"]
+            .into_iter()
+            .map(|what| {
+                let (rt, plugin) = (rt.clone(), plugin.clone());
+                tokio::spawn(async move {
+                    rt.run(
+                        &plugin,
+                        message(SAMPLE),
+                        config(&format!(r#"{{"do": "{what}"}}"#)),
+                        &PluginLimits {
+                            fuel_base: u64::MAX / 4,
+                            ..limits(60_000)
+                        },
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let waiting = Instant::now();
+        while rt.free_call_permits() > 2 {
+            assert!(
+                waiting.elapsed() < Duration::from_secs(10),
+                "calls never started"
+            );
+            tokio::task::yield_now().await;
+        }
+        let stopping = Instant::now();
+        rt.shutdown();
+        for call in calls {
+            let failure = call.await.expect("task").expect_err("stopped");
+            assert_eq!(failure.kind, FailureKind::Host, "{failure:?}");
+        }
+        assert!(stopping.elapsed() < MARGIN, "{:?}", stopping.elapsed());
+    });
+}
