@@ -11,6 +11,9 @@ struct Config {
     /// What `prepare` does: nothing by default.
     #[serde(default)]
     prepare: String,
+    /// What `"do": "actions"` returns, as is (in the SDK's JSON: `{"move_to": "a*b"}`).
+    #[serde(default)]
+    actions: Vec<Action>,
 }
 
 fn prepare() -> Result<(), Error> {
@@ -78,6 +81,8 @@ fn filter(message: &Message) -> Result<Vec<Action>, Error> {
             let raw = message.raw(0, message.size());
             Ok(vec![Action::Tag(format!("raw-bytes:{}", raw.len()))])
         }
+        // Returns whatever actions the configuration lists: hostile names, too many copies.
+        "actions" => Ok(config.actions),
         other => Err(Error::new(format!("unknown behaviour {other}"))),
     }
 }
