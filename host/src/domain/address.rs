@@ -48,7 +48,7 @@ impl ForwardAddress {
         }
         if address.len() > MAX_BYTES {
             return fail(format!(
-                "forward addresses are at most {MAX_BYTES} bytes; this one is {}",
+                "forward addresses are at most {MAX_BYTES} bytes; this one is {} bytes",
                 address.len()
             ));
         }
@@ -88,7 +88,7 @@ impl ForwardAddress {
         let normal = format!("{local}@{domain}");
         if normal.len() > MAX_BYTES {
             return fail(format!(
-                "forward addresses are at most {MAX_BYTES} bytes; this one is {} with its domain \
+                "forward addresses are at most {MAX_BYTES} bytes; this one is {} bytes with its domain \
                  in A-labels",
                 normal.len()
             ));
@@ -103,7 +103,7 @@ fn local_part(local: &str) -> Result<(), String> {
     }
     if local.len() > MAX_LOCAL_BYTES {
         return Err(format!(
-            "local parts are at most {MAX_LOCAL_BYTES} bytes; this one is {}",
+            "local parts are at most {MAX_LOCAL_BYTES} bytes; this one is {} bytes",
             local.len()
         ));
     }

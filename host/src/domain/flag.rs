@@ -54,7 +54,7 @@ impl Flag {
             return Err(refuse(
                 flag,
                 format!(
-                    "keywords are at most {MAX_KEYWORD_BYTES} bytes; this one is {}",
+                    "keywords are at most {MAX_KEYWORD_BYTES} bytes; this one is {} bytes",
                     flag.len()
                 ),
             ));

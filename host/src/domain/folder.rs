@@ -142,7 +142,7 @@ impl FolderName {
 fn too_long(name: &str, bytes: usize) -> InvalidName {
     refuse(
         name,
-        format!("folder names are at most {MAX_BYTES} bytes; this one is {bytes}"),
+        format!("folder names are at most {MAX_BYTES} bytes; this one is {bytes} bytes"),
     )
 }
 
@@ -223,7 +223,7 @@ mod tests {
         refused("", "empty");
         refused(
             &"x".repeat(MAX_BYTES + 1),
-            "at most 255 bytes; this one is 256",
+            "at most 255 bytes; this one is 256 bytes",
         );
         refused(&"é".repeat(128), "at most 255 bytes");
         refused(&"x".repeat(8 << 20), "at most 255 bytes");

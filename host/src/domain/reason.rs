@@ -29,7 +29,7 @@ impl RejectReason {
             return Err(refuse(
                 reason,
                 format!(
-                    "reject reasons are at most {MAX_BYTES} bytes; this one is {}",
+                    "reject reasons are at most {MAX_BYTES} bytes; this one is {} bytes",
                     reason.len()
                 ),
             ));

@@ -56,7 +56,7 @@ impl Tag {
 fn too_long(tag: &str, bytes: usize) -> InvalidName {
     refuse(
         tag,
-        format!("tags are at most {MAX_BYTES} bytes; this one is {bytes}"),
+        format!("tags are at most {MAX_BYTES} bytes; this one is {bytes} bytes"),
     )
 }
 
