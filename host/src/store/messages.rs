@@ -581,3 +581,98 @@ pub(crate) async fn copy_message(
     .await?;
     Ok(copy)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database from before `shared_raw` (a message and an old-style full copy of it) keeps every
+    /// message and its bytes through the migration, and new copies then share them.
+    #[tokio::test]
+    async fn the_shared_raw_migration_keeps_every_message_and_its_bytes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let initial = dir.path().join("initial");
+        std::fs::create_dir(&initial).expect("mkdir");
+        let name = "20261123000001_initial.sql";
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../migrations/sqlite/20261123000001_initial.sql"
+            ),
+            initial.join(name),
+        )
+        .expect("copy the first migration");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("wasmail.db").display()
+        );
+        let old = sqlx::SqlitePool::connect(&url).await.expect("open");
+        sqlx::migrate::Migrator::new(initial.as_path())
+            .await
+            .expect("read the first migration")
+            .run(&old)
+            .await
+            .expect("the schema before shared_raw");
+        for (id, folder, raw) in [
+            ("m1", "INBOX", &b"Subject: a\r\n\r\nA\r\n"[..]),
+            ("m2", "Copies", b"Subject: a\r\n\r\nA\r\n"),
+        ] {
+            sqlx::query(
+                "INSERT INTO messages (tenant_id, id, folder, flags, tags, size, sha256, attachments, \
+                 parsed, received_at) VALUES ('t', $1, $2, '[]', '[]', 17, 'x', 0, 1, 0)",
+            )
+            .bind(id)
+            .bind(folder)
+            .execute(&old)
+            .await
+            .expect("an old message row");
+            sqlx::query(
+                "INSERT INTO message_raw (tenant_id, message_id, raw) VALUES ('t', $1, $2)",
+            )
+            .bind(id)
+            .bind(raw)
+            .execute(&old)
+            .await
+            .expect("its bytes");
+        }
+        old.close().await;
+
+        let store = Store::connect(Some(&url), dir.path())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        for id in ["m1", "m2"] {
+            let (row, raw) = store.message_with_raw("t", id).await.expect("still there");
+            assert_eq!(row.id, id);
+            assert_eq!(raw, b"Subject: a\r\n\r\nA\r\n");
+            assert_eq!(store.message_raw("t", id).await.expect("raw"), raw);
+        }
+        let mut tx = store.write_tx().await.expect("tx");
+        let copy = copy_message(&mut tx, "t", "m1", "Later")
+            .await
+            .expect("copy");
+        tx.commit().await.expect("commit");
+        assert_eq!(
+            store.message_raw("t", &copy).await.expect("raw"),
+            b"Subject: a\r\n\r\nA\r\n"
+        );
+        assert_eq!(
+            store.message("t", &copy).await.expect("copy").folder,
+            "Later"
+        );
+        let rows: i64 = sqlx::query("SELECT COUNT(*) FROM message_raw WHERE tenant_id = 't'")
+            .fetch_one(store.pool())
+            .await
+            .expect("count")
+            .try_get(0)
+            .expect("count");
+        assert_eq!(rows, 2, "the new copy shares m1's bytes");
+        assert!(
+            matches!(
+                store.message_raw("u", "m1").await,
+                Err(StoreError::NotFound)
+            ),
+            "per tenant"
+        );
+    }
+}
