@@ -70,6 +70,8 @@ pub fn check_output(actions: &[Action]) -> Result<(), String> {
 
 /// `outcome`, or an `invalid_output` failure when its actions break [`check_output`]. Callers that
 /// use a call's actions (pipelines, dry runs) pass its result through this.
+// The runtime's own result type (a `Failure` carries logs and output, and is returned once per call).
+#[allow(clippy::result_large_err)]
 pub fn checked(result: Result<Outcome, Failure>) -> Result<Outcome, Failure> {
     let outcome = result?;
     match check_output(&outcome.actions) {

@@ -38,7 +38,7 @@ async fn run_once(app: &TestApp, t: &Tenant, name: &str, stages: Value, message:
     run["results"][0].clone()
 }
 
-async fn message(app: &TestApp, t: &Tenant, id: &str) -> Value {
+async fn message_of(app: &TestApp, t: &Tenant, id: &str) -> Value {
     expect_json(app.get(&t.token, &format!("/v1/messages/{id}")).await, 200).await
 }
 
@@ -62,10 +62,6 @@ async fn hostile_names_from_a_plugin_are_invalid_output_naming_the_rule() {
     let app = spawn_app().await;
     let t = app.tenant("acme").await;
     app.upload(&t, "hostile", "test_hostile").await;
-    let id = app.import(&t, &mail("victim", "x")).await["message"]["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
     let hostile = [
         (
             json!({"move_to": "a\"b"}),
@@ -115,20 +111,44 @@ async fn hostile_names_from_a_plugin_are_invalid_output_naming_the_rule() {
             "quoted local parts",
         ),
     ];
-    // Each hostile action after a harmless one: an invalid output applies nothing at all.
-    let stages: Value = hostile
-        .iter()
-        .map(|(action, _)| returning(json!([{"tag": "applied"}, action])))
-        .collect();
-    let result = run_once(&app, &t, "hostile-names", stages, &id).await;
-    assert_eq!(result["status"], "stage_failed", "{result}");
-    for (stage, (action, rule)) in result["stages"]
-        .as_array()
-        .expect("stages")
-        .iter()
-        .zip(&hostile)
-    {
-        assert_eq!(stage["status"], "failed", "{action}: {stage}");
+    // Each hostile action after a harmless one (an invalid output applies nothing at all), in the
+    // body of a message of its own: one stage, one preparation, one run.
+    let mut ids = Vec::new();
+    for (i, (action, _)) in hostile.iter().enumerate() {
+        // JSON with every non-ASCII character escaped: the body of a mail without a charset.
+        let body: String = json!([{"tag": "applied"}, action])
+            .to_string()
+            .chars()
+            .map(|c| match c {
+                c if c.is_ascii() => c.to_string(),
+                c => format!("\\u{:04x}", u32::from(c)),
+            })
+            .collect();
+        let imported = app.import(&t, &mail(&format!("victim {i}"), &body)).await;
+        ids.push(imported["message"]["id"].as_str().expect("id").to_string());
+    }
+    let p = app
+        .pipeline(
+            &t,
+            json!({"name": "hostile-names", "stages": [
+                {"plugin": "hostile", "version": 1, "config": {"do": "actions-in-body"}},
+            ]}),
+        )
+        .await;
+    let run = app
+        .run_to_end(
+            &t,
+            p["id"].as_str().expect("id"),
+            json!({"message_ids": ids}),
+        )
+        .await;
+    assert_eq!(run["status"], "completed", "{run}");
+    let results = run["results"].as_array().expect("results");
+    assert_eq!(results.len(), hostile.len());
+    for ((result, (action, rule)), id) in results.iter().zip(&hostile).zip(&ids) {
+        assert_eq!(&result["message_id"], id);
+        assert_eq!(result["status"], "stage_failed", "{action}: {result}");
+        let stage = &result["stages"][0];
         assert_eq!(
             stage["error"]["kind"], "invalid_output",
             "{action}: {stage}"
@@ -138,14 +158,14 @@ async fn hostile_names_from_a_plugin_are_invalid_output_naming_the_rule() {
             message.contains(rule),
             "{action}: {message:?} should say {rule:?}"
         );
+        assert_eq!(result["applied"], json!([]), "{result}");
+        let after = message_of(&app, &t, id).await;
+        assert_eq!(
+            (&after["folder"], &after["flags"], &after["tags"]),
+            (&json!("INBOX"), &json!([]), &json!([])),
+            "{after}"
+        );
     }
-    assert_eq!(result["applied"], json!([]), "{result}");
-    let after = message(&app, &t, &id).await;
-    assert_eq!(
-        (&after["folder"], &after["flags"], &after["tags"]),
-        (&json!("INBOX"), &json!([]), &json!([])),
-        "{after}"
-    );
 
     // A dry run judges the output the same way, 64 copy-to folders included.
     let dry = expect_json(
@@ -252,8 +272,11 @@ async fn copies_share_the_raw_bytes_and_stop_at_eight_per_run() {
         copy_id,
     )
     .await;
-    assert_eq!(message(&app, &t, copy_id).await["flags"], json!(["\\Seen"]));
-    assert_eq!(message(&app, &t, &id).await["flags"], json!([]));
+    assert_eq!(
+        message_of(&app, &t, copy_id).await["flags"],
+        json!(["\\Seen"])
+    );
+    assert_eq!(message_of(&app, &t, &id).await["flags"], json!([]));
     app.stop().await;
 }
 
@@ -285,7 +308,7 @@ async fn tags_stay_bounded_across_runs() {
             .is_some_and(|r| r.contains("64 tags")),
         "{second}"
     );
-    let tagged = message(&app, &t, &id).await;
+    let tagged = message_of(&app, &t, &id).await;
     assert_eq!(
         tagged["tags"].as_array().map(Vec::len),
         Some(64),
@@ -306,7 +329,7 @@ async fn tags_stay_bounded_across_runs() {
         "{third}"
     );
     assert_eq!(third["applied"], json!([{"tag": "t0"}]), "{third}");
-    let tagged = message(&app, &t, &id).await;
+    let tagged = message_of(&app, &t, &id).await;
     assert_eq!(
         tagged["tags"].as_array().map(Vec::len),
         Some(64),
@@ -400,6 +423,23 @@ async fn names_in_api_inputs_follow_the_same_rules() {
     assert_eq!(found["items"].as_array().map(Vec::len), Some(1), "{found}");
 
     app.upload(&t, "rules", "rules").await;
+    let problem = expect_problem(
+        app.post_json(
+            &t.token,
+            "/v1/plugins/rules/versions/1/test",
+            &json!({"message": "Subject: x\r\n\r\nx\r\n", "folder": "Spam\u{2029}"}),
+        )
+        .await,
+        422,
+        "invalid-name",
+    )
+    .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("`folder`:") && d.contains("paragraph separators")),
+        "{problem}"
+    );
     let p = app
         .pipeline(
             &t,

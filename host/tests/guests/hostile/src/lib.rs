@@ -83,6 +83,10 @@ fn filter(message: &Message) -> Result<Vec<Action>, Error> {
         }
         // Returns whatever actions the configuration lists: hostile names, too many copies.
         "actions" => Ok(config.actions),
+        // The same, from the message's text body (a JSON list): one configuration, so one
+        // prepared stage, serves many messages with different actions.
+        "actions-in-body" => serde_json::from_str(message.text_body().trim())
+            .map_err(|e| Error::new(format!("the body is not a JSON list of actions: {e}"))),
         other => Err(Error::new(format!("unknown behaviour {other}"))),
     }
 }
