@@ -1,6 +1,7 @@
 //! wasmail: a mail processing engine whose per-tenant pipeline stages are sandboxed WebAssembly
 //! components.
 //!
+//! - [`domain`]: the names of the mail model (folders, flags, tags, reasons, addresses) and their rules.
 //! - [`message`]: raw RFC 5322 → the host's parsed message (mail-parser), with native match primitives.
 //! - [`plugins`]: the plugin runtime (wasmtime): check, compile, cache and run components under limits.
 //! - [`store`]: every SQL statement (sqlx; SQLite by default).
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod cli;
 #[cfg(feature = "engine")]
 pub mod config;
+pub mod domain;
 pub mod message;
 #[cfg(feature = "engine")]
 pub mod pipeline;

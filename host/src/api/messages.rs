@@ -3,8 +3,9 @@
 use super::Tags;
 use super::body::read_limited;
 use super::models::time;
-use super::problem::{ApiError, missing};
+use super::problem::{ApiError, invalid_name, missing};
 use super::state::{Shared, TenantToken};
+use crate::domain::{FolderName, Tag};
 use crate::message::{Address, Envelope, ParsedMessage, attachment_disposition};
 use crate::pipeline::apply::move_to;
 use crate::pipeline::ingest;
@@ -213,6 +214,27 @@ pub struct MessageQuery {
     pub q: Option<String>,
 }
 
+impl MessageQuery {
+    /// Checks (and normalises) the names it filters by, as plugins' actions are checked: a
+    /// `folder` or `tag` that no message can have is a 422 `invalid-name`, not an empty page.
+    /// `prefix` places the fields in the request (`query.` in a run request).
+    pub fn checked(mut self, prefix: &str) -> Result<Self, ApiError> {
+        if let Some(folder) = self.folder.take() {
+            let field = format!("{prefix}folder");
+            self.folder = Some(
+                FolderName::parse(&folder)
+                    .map_err(invalid_name(&field))?
+                    .into(),
+            );
+        }
+        if let Some(tag) = self.tag.take() {
+            let field = format!("{prefix}tag");
+            self.tag = Some(Tag::parse(&tag).map_err(invalid_name(&field))?.into());
+        }
+        Ok(self)
+    }
+}
+
 impl From<MessageQuery> for MessageFilter {
     fn from(q: MessageQuery) -> Self {
         Self {
@@ -241,14 +263,20 @@ impl MessagesApi {
         &self,
         state: Data<&Shared>,
         auth: TenantToken,
-        /// Folder to put it in (default `INBOX`).
-        #[oai(validator(min_length = 1, max_length = 255))]
+        /// Folder to put it in (default `INBOX`); a name that breaks the folder rules (no control
+        /// characters, `*`, `%`, `"`, `\`, `{`, `}`; at most 255 bytes and 16 `/` levels) is a 422
+        /// `invalid-name`.
         folder: Query<Option<String>>,
         body: Binary<Body>,
     ) -> Result<ImportResponse, ApiError> {
         let tenant = state.tenant(&auth).await?;
         let raw = read_limited(body.0, state.max_message_bytes, "message").await?;
-        let folder = folder.0.unwrap_or_else(|| Envelope::default().folder);
+        let folder = match folder.0 {
+            Some(name) => FolderName::parse(&name)
+                .map_err(invalid_name("folder"))?
+                .into(),
+            None => Envelope::default().folder,
+        };
         let (row, runs) = ingest::import(&state.store, &tenant.id, raw, &folder).await?;
         if !runs.is_empty() {
             state.worker.wake();
@@ -290,15 +318,18 @@ impl MessagesApi {
         limit: Query<u32>,
     ) -> Result<Json<MessagePage>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let filter = MessageFilter::from(MessageQuery {
-            folder: folder.0,
-            tag: tag.0,
-            from: from.0,
-            subject: subject.0,
-            since: since.0,
-            until: until.0,
-            q: q.0,
-        });
+        let filter = MessageFilter::from(
+            MessageQuery {
+                folder: folder.0,
+                tag: tag.0,
+                from: from.0,
+                subject: subject.0,
+                since: since.0,
+                until: until.0,
+                q: q.0,
+            }
+            .checked("")?,
+        );
         let page = state
             .store
             .messages(&tenant.id, &filter, cursor.0.as_deref(), limit.0)
@@ -377,10 +408,13 @@ impl MessagesApi {
                         "the message is not in the trash".into(),
                     ));
                 }
+                // A folder stored before names were checked may break the rules: such a message
+                // goes back to INBOX rather than staying stuck in the trash.
                 let back = envelope
                     .trashed_from
-                    .clone()
-                    .unwrap_or_else(|| Envelope::default().folder);
+                    .as_deref()
+                    .and_then(|f| FolderName::parse(f).ok())
+                    .map_or_else(|| Envelope::default().folder, String::from);
                 move_to(envelope, &back);
                 Ok(())
             })

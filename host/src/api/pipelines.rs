@@ -371,7 +371,8 @@ impl PipelinesApi {
                 found
             }
             (None, Some(query), None | Some(false)) => {
-                state.store.message_ids(&tenant.id, &query.into()).await?
+                let filter = query.checked("query.")?.into();
+                state.store.message_ids(&tenant.id, &filter).await?
             }
             (None, None, Some(true)) => {
                 state

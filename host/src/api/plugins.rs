@@ -3,8 +3,9 @@
 use super::Tags;
 use super::body::read_limited;
 use super::models::{PluginFailure, PluginOutcome, time};
-use super::problem::{ApiError, Kind, missing};
+use super::problem::{ApiError, Kind, invalid_name, missing};
 use super::state::{Shared, TenantToken};
+use crate::domain::FolderName;
 use crate::message::Envelope;
 use crate::pipeline::ingest;
 use crate::store::PluginVersionRow;
@@ -293,7 +294,9 @@ impl PluginsApi {
             ));
         }
         if let Some(folder) = body.folder {
-            envelope.folder = folder;
+            envelope.folder = FolderName::parse(&folder)
+                .map_err(invalid_name("folder"))?
+                .into();
         }
         let config = match body.config {
             Some(value) => value.to_string(),
@@ -304,11 +307,13 @@ impl PluginsApi {
             .prepared(&tenant.id, &version, &config, &tenant.limits)
             .await?;
         let message = ingest::parse(raw, envelope).await?;
-        let result = state
+        let called = state
             .stages
             .runtime()
             .run_prepared(&prepared, Arc::new(message), &tenant.limits)
             .await;
+        // As a pipeline would judge the output (at most 8 copy-to folders).
+        let result = crate::plugins::checked(called);
         Ok(Json(match result {
             Ok(outcome) => DryRunResult {
                 ok: true,

@@ -6,6 +6,7 @@
 //! are logged, never returned.
 
 use crate::auth::AuthError;
+use crate::domain::InvalidName;
 use crate::pipeline::PipelineError;
 use crate::plugins::LoadError;
 use crate::store::StoreError;
@@ -61,6 +62,8 @@ pub enum Kind {
     UnsupportedMediaType,
     /// 422: well-formed but invalid values.
     ValidationFailed,
+    /// 422: a folder, flag or tag that breaks the naming rules (`crate::domain`).
+    InvalidName,
     /// 422: the upload is not a WebAssembly component.
     InvalidComponent,
     /// 422: the component does not target the wasmail plugin world.
@@ -88,6 +91,7 @@ impl Kind {
             Self::PayloadTooLarge => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::ValidationFailed => "validation-failed",
+            Self::InvalidName => "invalid-name",
             Self::InvalidComponent => "invalid-component",
             Self::WrongWorld => "wrong-world",
             Self::ForbiddenImport => "forbidden-import",
@@ -108,6 +112,7 @@ impl Kind {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ValidationFailed
+            | Self::InvalidName
             | Self::InvalidComponent
             | Self::WrongWorld
             | Self::ForbiddenImport
@@ -128,6 +133,7 @@ impl Kind {
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::ValidationFailed => "Validation failed",
+            Self::InvalidName => "Invalid name",
             Self::InvalidComponent => "Not a valid WebAssembly component",
             Self::WrongWorld => "Wrong plugin world",
             Self::ForbiddenImport => "Forbidden import",
@@ -272,4 +278,10 @@ pub fn missing(what: &'static str) -> impl FnOnce(StoreError) -> ApiError {
         StoreError::NotFound => ApiError::not_found(what),
         e => e.into(),
     }
+}
+
+/// Maps a refused name in the input `field` to a 422 `invalid-name` that names the field and the
+/// rule: "`folder`: folder "a\r\nb": folder names may not contain control characters (U+000D)".
+pub fn invalid_name(field: &str) -> impl FnOnce(InvalidName) -> ApiError + '_ {
+    move |e| ApiError::new(Kind::InvalidName, format!("`{field}`: {e}"))
 }

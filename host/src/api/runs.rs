@@ -121,12 +121,25 @@ pub struct ItemOutcome {
     /// Actions recorded but not carried out (forward and reject need the send pipeline).
     #[oai(default)]
     pub deferred: Vec<ActionModel>,
+    /// Actions that did not apply because they would take the message past a bound: more than
+    /// 64 tags on a message, more than 8 folders copied to in one run.
+    #[oai(default)]
+    pub refused: Vec<RefusedAction>,
     /// Whether it went to quarantine.
     #[oai(default)]
     pub quarantined: bool,
     /// Why it could not be processed.
     #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
+}
+
+/// An action left out, and the bound it would have broken.
+#[derive(Debug, Clone, Object)]
+pub struct RefusedAction {
+    /// The action.
+    pub action: ActionModel,
+    /// Why it did not apply.
+    pub reason: String,
 }
 
 /// One message of a run.

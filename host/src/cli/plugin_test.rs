@@ -86,7 +86,8 @@ fn execute(args: &Args) -> Result<bool, String> {
                     ..Envelope::default()
                 };
                 let message = Arc::new(ParsedMessage::parse(raw, envelope));
-                match runtime.run_blocking(&plugin, message, config.clone(), &limits) {
+                let called = runtime.run_blocking(&plugin, message, config.clone(), &limits);
+                match crate::plugins::checked(called) {
                     Ok(outcome) => json!({ "message": path, "ok": true, "outcome": outcome }),
                     Err(failure) => {
                         all_ok = false;

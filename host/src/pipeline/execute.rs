@@ -5,9 +5,9 @@
 //! commits it with the item.
 
 use super::QUARANTINE;
-use super::apply::{Effects, apply, move_to};
+use super::apply::{Effects, Refusal, apply, move_to};
 use crate::message::ParsedMessage;
-use crate::plugins::{Action, Failure, LogLine, PluginLimits, PreparedPlugin, Runtime};
+use crate::plugins::{Action, Failure, LogLine, PluginLimits, PreparedPlugin, Runtime, checked};
 use crate::store::{ItemStatus, OnError, StageRow, StoredEnvelope};
 use serde::Serialize;
 use std::sync::Arc;
@@ -69,6 +69,10 @@ pub struct ItemResult {
     pub copied_to: Vec<String>,
     /// Actions recorded but not carried out (forward and reject need the send pipeline).
     pub deferred: Vec<Action>,
+    /// Actions left out because they would take the message past a bound (tags per message,
+    /// copies per run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<Refusal>,
     /// Whether a failing stage moved it to quarantine.
     pub quarantined: bool,
 }
@@ -85,7 +89,10 @@ impl ItemResult {
         }
     }
 
-    /// Applies this result to a message's current envelope: what the commit does.
+    /// Applies this result to a message's current envelope: what the commit does. The bounds hold
+    /// here too: when another run changed the message meanwhile (added tags), a tag that fitted
+    /// when the stages ran may not fit now, and is left out (the recorded result, computed when
+    /// the stages ran, does not list it as refused).
     pub fn apply_to(&self, mut envelope: StoredEnvelope) -> (StoredEnvelope, Vec<String>) {
         let effects = apply(&mut envelope, &self.applied);
         if self.quarantined {
@@ -114,8 +121,11 @@ pub async fn execute(
         applied: Vec::new(),
         copied_to: Vec::new(),
         deferred: Vec::new(),
+        refused: Vec::new(),
         quarantined: false,
     };
+    // Over all stages, so the bounds per run (copies) hold across them.
+    let mut effects = Effects::default();
     let mut stopped = false;
     for (index, stage) in stages.iter().enumerate() {
         let mut stage_result = StageResult {
@@ -134,20 +144,13 @@ pub async fn execute(
             continue;
         }
         message = with_envelope(message, &working);
-        match runtime
+        let called = runtime
             .run_prepared(&stage.prepared, message.clone(), limits)
-            .await
-        {
+            .await;
+        match checked(called) {
             Ok(outcome) => {
-                let Effects {
-                    copies,
-                    deferred,
-                    stopped: stop,
-                } = apply(&mut working, &outcome.actions);
-                result.copied_to.extend(copies);
-                result.deferred.extend(deferred);
-                result.applied.extend(outcome.actions.iter().cloned());
-                stopped = stop;
+                effects.apply(&mut working, &outcome.actions);
+                stopped = effects.stopped;
                 stage_result.status = StageStatus::Ok;
                 stage_result.actions = outcome.actions;
                 stage_result.logs = outcome.logs;
@@ -171,6 +174,10 @@ pub async fn execute(
         }
         result.stages.push(stage_result);
     }
+    result.applied = effects.applied;
+    result.copied_to = effects.copies;
+    result.deferred = effects.deferred;
+    result.refused = effects.refused;
     result
 }
 

@@ -1,111 +1,101 @@
+//! A plugin's output, checked: every name it carries follows the rules of [`crate::domain`], and
+//! the output as a whole stays within the bounds that concern several actions together.
+
 use super::bindings::WitAction;
+use super::{Failure, FailureKind, Outcome};
+use crate::domain::flag::FlagUse;
+use crate::domain::{
+    Flag, FolderName, ForwardAddress, InvalidName, MAX_COPIES_PER_RUN, RejectReason, Tag,
+};
 
 /// An action a filter returned, validated: the type the SDK uses too (`wasmail-types`), so the
 /// JSON is the same on both sides (`{"move_to": "Spam"}`, `"stop"`).
 pub use wasmail_types::Action;
 
-const MAX_FOLDER: usize = 255;
-const MAX_FLAG: usize = 64;
-const MAX_TAG: usize = 64;
-const MAX_ADDRESS: usize = 254;
-const MAX_REASON: usize = 1024;
-
-/// Converts and validates a guest's action; the error says what is wrong, for an `invalid_output`
-/// failure.
+/// Converts and validates a guest's action; the error names the action and the rule it broke
+/// (`move-to folder "a*b": folder names may not contain '*' (…)`), for an `invalid_output` failure.
 pub(crate) fn from_guest(action: WitAction) -> Result<Action, String> {
+    fn named<T: Into<String>>(
+        action: &str,
+        checked: Result<T, InvalidName>,
+    ) -> Result<String, String> {
+        checked.map(Into::into).map_err(|e| {
+            // `tag "x": …`, not `tag tag "x": …`.
+            if e.kind.noun() == action {
+                e.to_string()
+            } else {
+                format!("{action} {e}")
+            }
+        })
+    }
     let action = match action {
         WitAction::Keep => Action::Keep,
         WitAction::Discard => Action::Discard,
-        WitAction::MoveTo(f) => Action::MoveTo(folder(f)?),
-        WitAction::CopyTo(f) => Action::CopyTo(folder(f)?),
-        WitAction::AddFlag(f) => Action::AddFlag(flag(f)?),
-        WitAction::RemoveFlag(f) => Action::RemoveFlag(flag(f)?),
-        WitAction::Tag(t) => Action::Tag(tag(t)?),
-        WitAction::Untag(t) => Action::Untag(tag(t)?),
-        WitAction::Forward(a) => Action::Forward(address(a)?),
-        WitAction::Reject(r) => Action::Reject(reason(r)?),
+        WitAction::MoveTo(f) => Action::MoveTo(named("move-to", FolderName::parse(&f))?),
+        WitAction::CopyTo(f) => Action::CopyTo(named("copy-to", FolderName::parse(&f))?),
+        WitAction::AddFlag(f) => Action::AddFlag(named("add-flag", Flag::parse(&f, FlagUse::Set))?),
+        WitAction::RemoveFlag(f) => {
+            Action::RemoveFlag(named("remove-flag", Flag::parse(&f, FlagUse::Clear))?)
+        }
+        WitAction::Tag(t) => Action::Tag(named("tag", Tag::parse(&t))?),
+        WitAction::Untag(t) => Action::Untag(named("untag", Tag::parse(&t))?),
+        WitAction::Forward(a) => Action::Forward(named("forward", ForwardAddress::parse(&a))?),
+        WitAction::Reject(r) => Action::Reject(named("reject", RejectReason::parse(&r))?),
         WitAction::Stop => Action::Stop,
     };
     Ok(action)
 }
 
-fn shown(s: &str) -> String {
-    let cut: String = s.chars().take(40).collect();
-    if cut.len() < s.len() {
-        format!("{cut:?}…")
-    } else {
-        format!("{cut:?}")
-    }
-}
-
-fn bounded(kind: &str, s: String, max: usize) -> Result<String, String> {
-    if s.trim().is_empty() {
-        return Err(format!("{kind} is empty"));
-    }
-    if s.len() > max {
+/// The bounds over one call's whole output: at most [`MAX_COPIES_PER_RUN`] distinct `copy-to`
+/// folders. An output past them is refused as a whole (nothing of it applies), like any other
+/// invalid output: a silent cap would copy to some folders and not others, chosen by position.
+pub fn check_output(actions: &[Action]) -> Result<(), String> {
+    let mut folders: Vec<&str> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::CopyTo(folder) => Some(folder.as_str()),
+            _ => None,
+        })
+        .collect();
+    folders.sort_unstable();
+    folders.dedup();
+    if folders.len() > MAX_COPIES_PER_RUN {
         return Err(format!(
-            "{kind} {} is {} bytes long; at most {max} are allowed",
-            shown(&s),
-            s.len()
+            "copy-to: {} folders; a message is copied to at most {MAX_COPIES_PER_RUN} per run",
+            folders.len()
         ));
     }
-    if s.chars().any(char::is_control) {
-        return Err(format!("{kind} {} contains control characters", shown(&s)));
+    Ok(())
+}
+
+/// `outcome`, or an `invalid_output` failure when its actions break [`check_output`]. Callers that
+/// use a call's actions (pipelines, dry runs) pass its result through this.
+// The runtime's own result type (a `Failure` carries logs and output, and is returned once per call).
+#[allow(clippy::result_large_err)]
+pub fn checked(result: Result<Outcome, Failure>) -> Result<Outcome, Failure> {
+    let outcome = result?;
+    match check_output(&outcome.actions) {
+        Ok(()) => Ok(outcome),
+        Err(message) => Err(Failure {
+            kind: FailureKind::InvalidOutput,
+            message,
+            panic: None,
+            backtrace: Vec::new(),
+            logs: outcome.logs,
+            stderr: outcome.stderr,
+            fuel_used: outcome.fuel_used,
+            duration: outcome.duration,
+        }),
     }
-    Ok(s)
-}
-
-fn folder(s: String) -> Result<String, String> {
-    bounded("folder name", s, MAX_FOLDER)
-}
-
-fn flag(s: String) -> Result<String, String> {
-    let s = bounded("flag", s, MAX_FLAG)?;
-    // An IMAP flag is an atom, optionally preceded by a backslash for system flags.
-    let atom = s.strip_prefix('\\').unwrap_or(&s);
-    let bad = |c: char| c.is_whitespace() || "(){%*\"\\]".contains(c) || !c.is_ascii();
-    if atom.is_empty() || atom.chars().any(bad) {
-        return Err(format!("flag {} is not an IMAP flag", shown(&s)));
-    }
-    Ok(s)
-}
-
-fn tag(s: String) -> Result<String, String> {
-    bounded("tag", s, MAX_TAG)
-}
-
-fn address(s: String) -> Result<String, String> {
-    let s = bounded("forward address", s, MAX_ADDRESS)?;
-    let valid = match s.rsplit_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !s.chars().any(|c| c.is_whitespace() || "<>,;".contains(c))
-        }
-        None => false,
-    };
-    if !valid {
-        return Err(format!(
-            "forward address {} is not an email address",
-            shown(&s)
-        ));
-    }
-    Ok(s)
-}
-
-fn reason(s: String) -> Result<String, String> {
-    if s.len() > MAX_REASON {
-        return Err(format!(
-            "reject reason is {} bytes long; at most {MAX_REASON} are allowed",
-            s.len()
-        ));
-    }
-    Ok(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refusal(action: WitAction) -> String {
+        from_guest(action).expect_err("refused")
+    }
 
     #[test]
     fn validates_guest_output() {
@@ -113,17 +103,103 @@ mod tests {
             from_guest(WitAction::MoveTo("Spam".into())),
             Ok(Action::MoveTo("Spam".into()))
         );
-        assert!(from_guest(WitAction::MoveTo(" ".into())).is_err());
-        assert!(from_guest(WitAction::MoveTo("x".repeat(300))).is_err());
-        assert!(from_guest(WitAction::Tag("a\nb".into())).is_err());
         assert_eq!(
-            from_guest(WitAction::AddFlag("\\Seen".into())),
+            from_guest(WitAction::MoveTo("inbox/x".into())),
+            Ok(Action::MoveTo("INBOX/x".into())),
+            "names come back normalised"
+        );
+        assert_eq!(
+            from_guest(WitAction::AddFlag("\\seen".into())),
             Ok(Action::AddFlag("\\Seen".into()))
         );
-        assert!(from_guest(WitAction::AddFlag("two words".into())).is_err());
-        assert!(from_guest(WitAction::Forward("ops@example.com".into())).is_ok());
-        assert!(from_guest(WitAction::Forward("not an address".into())).is_err());
-        assert!(from_guest(WitAction::Reject(String::new())).is_ok());
+        assert_eq!(
+            from_guest(WitAction::Forward("ops@Bücher.example".into())),
+            Ok(Action::Forward("ops@xn--bcher-kva.example".into()))
+        );
+        assert_eq!(
+            from_guest(WitAction::Reject(String::new())),
+            Ok(Action::Reject(String::new()))
+        );
+        assert_eq!(from_guest(WitAction::Stop), Ok(Action::Stop));
+    }
+
+    #[test]
+    fn refusals_name_the_action_and_the_rule() {
+        assert_eq!(
+            refusal(WitAction::MoveTo("a*b".into())),
+            "move-to folder \"a*b\": folder names may not contain '*' (an IMAP LIST wildcard)"
+        );
+        let cases = [
+            (
+                WitAction::CopyTo("a\r\nb".into()),
+                "copy-to folder \"a\\r\\nb\": folder names may not contain control",
+            ),
+            (
+                WitAction::MoveTo("x\u{202e}".into()),
+                "move-to folder \"x\\u{202e}\": folder names may not contain format",
+            ),
+            (
+                WitAction::MoveTo("lit{5}".into()),
+                "move-to folder \"lit{5}\": folder names may not contain '{'",
+            ),
+            (
+                WitAction::AddFlag("\\Deleted".into()),
+                "add-flag flag \"\\\\Deleted\": \\Deleted may not be set",
+            ),
+            (
+                WitAction::AddFlag("\\Recent".into()),
+                "add-flag flag \"\\\\Recent\": \\Recent is managed",
+            ),
+            (
+                WitAction::RemoveFlag("a b".into()),
+                "remove-flag flag \"a b\": keywords are IMAP atoms",
+            ),
+            (WitAction::Tag("x".repeat(8 << 20)), "tag \"xxxx"),
+            (
+                WitAction::Untag(String::new()),
+                "untag tag \"\": tags may not be empty",
+            ),
+            (
+                WitAction::Reject("no\r\n250 OK".into()),
+                "reject reason \"no\\r\\n250 OK\": reject reasons are one line",
+            ),
+            (
+                WitAction::Reject("nul\0".into()),
+                "reject reason \"nul\\0\": reject reasons may not contain control",
+            ),
+            (
+                WitAction::Forward("a%b@relay.example".into()),
+                "forward address \"a%b@relay.example\": '%' routes",
+            ),
+            (
+                WitAction::Forward("@r:a@b.example".into()),
+                "forward address \"@r:a@b.example\": source routes",
+            ),
+        ];
+        for (action, starts) in cases {
+            let why = refusal(action);
+            assert!(
+                why.starts_with(starts),
+                "{why:?} should start with {starts:?}"
+            );
+            assert!(
+                why.len() < 300,
+                "the refusal stays short: {} bytes",
+                why.len()
+            );
+        }
+    }
+
+    #[test]
+    fn at_most_eight_distinct_copy_folders() {
+        let copies =
+            |n: usize| -> Vec<Action> { (0..n).map(|i| Action::CopyTo(format!("C{i}"))).collect() };
+        assert_eq!(check_output(&copies(MAX_COPIES_PER_RUN)), Ok(()));
+        let mut repeated = copies(MAX_COPIES_PER_RUN);
+        repeated.extend(copies(MAX_COPIES_PER_RUN));
+        assert_eq!(check_output(&repeated), Ok(()), "one copy per folder");
+        let why = check_output(&copies(MAX_COPIES_PER_RUN + 1)).expect_err("9 copies");
+        assert!(why.contains("at most 8"), "{why}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod prepare;
 mod runtime;
 mod state;
 
-pub use action::Action;
+pub use action::{Action, check_output, checked};
 pub use check::{ALLOWED_IMPORTS, ComponentInfo, FILTER_EXPORT};
 pub use error::{Failure, FailureKind, LoadError};
 pub use limits::PluginLimits;

@@ -279,8 +279,8 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let search_rowid = next_search_rowid(&mut tx).await?;
         sqlx::query(&format!(
-            "INSERT INTO messages (tenant_id, {COLUMNS}, search_rowid) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            "INSERT INTO messages (tenant_id, {COLUMNS}, search_rowid, raw_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ))
         .bind(tenant)
         .bind(&row.id)
@@ -299,9 +299,11 @@ impl Store {
         .bind(i64::from(row.facts.parsed))
         .bind(row.received_at)
         .bind(search_rowid)
+        // A new message's bytes are its own: their raw id is its id.
+        .bind(&row.id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO message_raw (tenant_id, message_id, raw) VALUES ($1, $2, $3)")
+        sqlx::query("INSERT INTO message_raw (tenant_id, raw_id, raw) VALUES ($1, $2, $3)")
             .bind(tenant)
             .bind(&row.id)
             .bind(&new.raw)
@@ -339,10 +341,10 @@ impl Store {
 
     /// A message's summary and raw bytes, in one query.
     pub async fn message_with_raw(&self, tenant: &str, id: &str) -> Result<(MessageRow, Vec<u8>)> {
-        // Qualified: message_raw has a `message_id` column too.
+        // Qualified: `messages` has a `message_id` column (the header) and both have `raw_id`.
         let row = sqlx::query(&format!(
             "SELECT {}, r.raw FROM messages m JOIN message_raw r \
-             ON r.tenant_id = m.tenant_id AND r.message_id = m.id WHERE m.tenant_id = $1 AND m.id = $2",
+             ON r.tenant_id = m.tenant_id AND r.raw_id = m.raw_id WHERE m.tenant_id = $1 AND m.id = $2",
             qualified_columns()
         ))
         .bind(tenant)
@@ -372,13 +374,17 @@ impl Store {
 
     /// A message's raw bytes.
     pub async fn message_raw(&self, tenant: &str, id: &str) -> Result<Vec<u8>> {
-        let row =
-            sqlx::query("SELECT raw FROM message_raw WHERE tenant_id = $1 AND message_id = $2")
-                .bind(tenant)
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?
-                .ok_or(StoreError::NotFound)?;
+        // Copies share their original's bytes: found through the message's raw id.
+        let row = sqlx::query(
+            "SELECT r.raw FROM messages m JOIN message_raw r \
+             ON r.tenant_id = m.tenant_id AND r.raw_id = m.raw_id \
+             WHERE m.tenant_id = $1 AND m.id = $2",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
         Ok(row.try_get(0)?)
     }
 
@@ -539,7 +545,9 @@ pub(crate) async fn write_envelope(
     write_tags(conn, tenant, id, &envelope.tags).await
 }
 
-/// Copies a message (row, raw bytes, index, tags) into `folder`; returns the copy's id.
+/// Copies a message into `folder`; returns the copy's id. The copy is a row of its own (folder,
+/// flags, tags, time of copying) that shares the original's raw bytes and full-text index row: a
+/// copy costs a row, not the message again.
 pub(crate) async fn copy_message(
     conn: &mut AnyConnection,
     tenant: &str,
@@ -547,38 +555,17 @@ pub(crate) async fn copy_message(
     folder: &str,
 ) -> Result<String> {
     let copy = new_id();
-    let search_rowid = next_search_rowid(conn).await?;
-    sqlx::query(
-        "INSERT INTO message_search (rowid, tenant_id, message_id, subject, body) \
-         SELECT $1, s.tenant_id, $2, s.subject, s.body FROM message_search s \
-         WHERE s.rowid = (SELECT search_rowid FROM messages WHERE tenant_id = $3 AND id = $4)",
-    )
-    .bind(search_rowid)
-    .bind(&copy)
-    .bind(tenant)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
     let columns = COLUMNS
         .replacen("id, folder, ", "", 1)
         .replace(", received_at", "");
     sqlx::query(&format!(
-        "INSERT INTO messages (tenant_id, id, folder, {columns}, received_at, search_rowid) \
-         SELECT tenant_id, $1, $2, {columns}, $3, $4 FROM messages WHERE tenant_id = $5 AND id = $6"
+        "INSERT INTO messages (tenant_id, id, folder, {columns}, received_at, search_rowid, raw_id) \
+         SELECT tenant_id, $1, $2, {columns}, $3, search_rowid, raw_id FROM messages \
+         WHERE tenant_id = $4 AND id = $5"
     ))
     .bind(&copy)
     .bind(folder)
     .bind(now_ms())
-    .bind(search_rowid)
-    .bind(tenant)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO message_raw (tenant_id, message_id, raw) \
-         SELECT tenant_id, $1, raw FROM message_raw WHERE tenant_id = $2 AND message_id = $3",
-    )
-    .bind(&copy)
     .bind(tenant)
     .bind(id)
     .execute(&mut *conn)
@@ -593,4 +580,99 @@ pub(crate) async fn copy_message(
     .execute(&mut *conn)
     .await?;
     Ok(copy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database from before `shared_raw` (a message and an old-style full copy of it) keeps every
+    /// message and its bytes through the migration, and new copies then share them.
+    #[tokio::test]
+    async fn the_shared_raw_migration_keeps_every_message_and_its_bytes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let initial = dir.path().join("initial");
+        std::fs::create_dir(&initial).expect("mkdir");
+        let name = "20261123000001_initial.sql";
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../migrations/sqlite/20261123000001_initial.sql"
+            ),
+            initial.join(name),
+        )
+        .expect("copy the first migration");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("wasmail.db").display()
+        );
+        let old = sqlx::SqlitePool::connect(&url).await.expect("open");
+        sqlx::migrate::Migrator::new(initial.as_path())
+            .await
+            .expect("read the first migration")
+            .run(&old)
+            .await
+            .expect("the schema before shared_raw");
+        for (id, folder, raw) in [
+            ("m1", "INBOX", &b"Subject: a\r\n\r\nA\r\n"[..]),
+            ("m2", "Copies", b"Subject: a\r\n\r\nA\r\n"),
+        ] {
+            sqlx::query(
+                "INSERT INTO messages (tenant_id, id, folder, flags, tags, size, sha256, attachments, \
+                 parsed, received_at) VALUES ('t', $1, $2, '[]', '[]', 17, 'x', 0, 1, 0)",
+            )
+            .bind(id)
+            .bind(folder)
+            .execute(&old)
+            .await
+            .expect("an old message row");
+            sqlx::query(
+                "INSERT INTO message_raw (tenant_id, message_id, raw) VALUES ('t', $1, $2)",
+            )
+            .bind(id)
+            .bind(raw)
+            .execute(&old)
+            .await
+            .expect("its bytes");
+        }
+        old.close().await;
+
+        let store = Store::connect(Some(&url), dir.path())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        for id in ["m1", "m2"] {
+            let (row, raw) = store.message_with_raw("t", id).await.expect("still there");
+            assert_eq!(row.id, id);
+            assert_eq!(raw, b"Subject: a\r\n\r\nA\r\n");
+            assert_eq!(store.message_raw("t", id).await.expect("raw"), raw);
+        }
+        let mut tx = store.write_tx().await.expect("tx");
+        let copy = copy_message(&mut tx, "t", "m1", "Later")
+            .await
+            .expect("copy");
+        tx.commit().await.expect("commit");
+        assert_eq!(
+            store.message_raw("t", &copy).await.expect("raw"),
+            b"Subject: a\r\n\r\nA\r\n"
+        );
+        assert_eq!(
+            store.message("t", &copy).await.expect("copy").folder,
+            "Later"
+        );
+        let rows: i64 = sqlx::query("SELECT COUNT(*) FROM message_raw WHERE tenant_id = 't'")
+            .fetch_one(store.pool())
+            .await
+            .expect("count")
+            .try_get(0)
+            .expect("count");
+        assert_eq!(rows, 2, "the new copy shares m1's bytes");
+        assert!(
+            matches!(
+                store.message_raw("u", "m1").await,
+                Err(StoreError::NotFound)
+            ),
+            "per tenant"
+        );
+    }
 }

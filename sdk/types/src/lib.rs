@@ -22,21 +22,23 @@ pub enum Action {
     Keep,
     /// Move the message to the trash; its bytes are kept and can be recovered.
     Discard,
-    /// Move the message to the folder (IMAP mailbox name, `/` as separator).
+    /// Move the message to the folder (IMAP mailbox name, `/` as separator; no `*` `%` `"` `\`
+    /// `{` `}` or control characters, at most 255 bytes and 16 levels).
     MoveTo(String),
-    /// Copy the message to the folder.
+    /// Copy the message to the folder (at most 8 folders per message per run).
     CopyTo(String),
-    /// Set a flag: an IMAP system flag (`\Seen`, `\Flagged`) or a keyword (`$Junk`).
+    /// Set a flag: an IMAP system flag (`\Seen`, `\Answered`, `\Flagged`, `\Draft`) or a keyword
+    /// (`$Junk`). `\Deleted` and `\Recent` are refused: to remove mail, `Discard` it.
     AddFlag(String),
     /// Clear a flag.
     RemoveFlag(String),
-    /// Attach a tag (at most 64 bytes).
+    /// Attach a tag (at most 64 bytes; a message carries at most 64 tags).
     Tag(String),
     /// Remove a tag.
     Untag(String),
-    /// Forward a copy to the address.
+    /// Forward a copy to the address: a plain `local@domain` (no display name, route or `%`).
     Forward(String),
-    /// Refuse the message with a reason.
+    /// Refuse the message with a reason: one line of printable text, at most 400 bytes.
     Reject(String),
     /// Run no further stage of the pipeline for this message.
     Stop,

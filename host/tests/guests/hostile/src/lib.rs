@@ -11,6 +11,9 @@ struct Config {
     /// What `prepare` does: nothing by default.
     #[serde(default)]
     prepare: String,
+    /// What `"do": "actions"` returns, as is (in the SDK's JSON: `{"move_to": "a*b"}`).
+    #[serde(default)]
+    actions: Vec<Action>,
 }
 
 fn prepare() -> Result<(), Error> {
@@ -128,6 +131,12 @@ fn filter(message: &Message) -> Result<Vec<Action>, Error> {
             }
             Ok(vec![Action::Keep])
         }
+        // Returns whatever actions the configuration lists: hostile names, too many copies.
+        "actions" => Ok(config.actions),
+        // The same, from the message's text body (a JSON list): one configuration, so one
+        // prepared stage, serves many messages with different actions.
+        "actions-in-body" => serde_json::from_str(message.text_body().trim())
+            .map_err(|e| Error::new(format!("the body is not a JSON list of actions: {e}"))),
         other => Err(Error::new(format!("unknown behaviour {other}"))),
     }
 }
