@@ -209,9 +209,19 @@ pub struct MessageQuery {
     pub q: Option<String>,
 }
 
-impl From<MessageQuery> for MessageFilter {
-    fn from(q: MessageQuery) -> Self {
-        Self {
+/// The one place filters are built from request input: every text filter is checked here.
+impl TryFrom<MessageQuery> for MessageFilter {
+    type Error = ApiError;
+
+    fn try_from(q: MessageQuery) -> Result<Self, ApiError> {
+        super::params::plain_text([
+            ("folder", q.folder.as_deref()),
+            ("tag", q.tag.as_deref()),
+            ("from", q.from.as_deref()),
+            ("subject", q.subject.as_deref()),
+            ("q", q.q.as_deref()),
+        ])?;
+        Ok(Self {
             folder: q.folder,
             tag: q.tag,
             from: q.from,
@@ -219,7 +229,7 @@ impl From<MessageQuery> for MessageFilter {
             since: q.since.map(|d| d.timestamp_millis()),
             until: q.until.map(|d| d.timestamp_millis()),
             q: q.q,
-        }
+        })
     }
 }
 
@@ -286,7 +296,7 @@ impl MessagesApi {
         limit: Query<u32>,
     ) -> Result<Json<MessagePage>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let filter = MessageFilter::from(MessageQuery {
+        let filter = MessageFilter::try_from(MessageQuery {
             folder: folder.0,
             tag: tag.0,
             from: from.0,
@@ -294,7 +304,7 @@ impl MessagesApi {
             since: since.0,
             until: until.0,
             q: q.0,
-        });
+        })?;
         let page = state
             .store
             .messages(&tenant.id, &filter, cursor.0.as_deref(), limit.0)

@@ -371,7 +371,10 @@ impl PipelinesApi {
                 found
             }
             (None, Some(query), None | Some(false)) => {
-                state.store.message_ids(&tenant.id, &query.into()).await?
+                state
+                    .store
+                    .message_ids(&tenant.id, &query.try_into()?)
+                    .await?
             }
             (None, None, Some(true)) => {
                 state
