@@ -58,9 +58,9 @@ async fn tenant_of(req: &Request, bearer: Bearer) -> poem::Result<TenantRow> {
         return Ok(tenant.clone());
     }
     // Only reached if a route escaped the gate's classification: check the token here then.
-    let state = req
-        .data::<Shared>()
-        .ok_or_else(|| poem::Error::from_response(ApiError::internal("no state").into_response()))?;
+    let state = req.data::<Shared>().ok_or_else(|| {
+        poem::Error::from_response(ApiError::internal("no state").into_response())
+    })?;
     state
         .check_tenant(&bearer.token)
         .await

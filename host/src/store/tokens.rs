@@ -146,11 +146,11 @@ impl Store {
              LEFT JOIN token_cutoffs c ON c.tenant_id = t.id \
              WHERE t.id = $1",
         )
-            .bind(tenant_id)
-            .bind(jti)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        .bind(tenant_id)
+        .bind(jti)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
         let known: Option<String> = row.try_get("jti")?;
         Ok(TokenCheck {
             tenant: tenant(&row)?,

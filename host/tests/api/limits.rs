@@ -132,7 +132,10 @@ async fn bodies_over_their_limit_are_refused_on_the_headers() {
             "{path}"
         );
         assert!(
-            answer.head.to_ascii_lowercase().contains("connection: close"),
+            answer
+                .head
+                .to_ascii_lowercase()
+                .contains("connection: close"),
             "{path}: {}",
             answer.head
         );
@@ -168,12 +171,7 @@ async fn send_chunked(app: &TestApp, head: String, total: usize) -> (Answer, usi
         let chunk = vec![b'a'; 64 << 10];
         let mut sent = 0;
         while sent < total {
-            let framed = [
-                format!("{:x}\r\n", chunk.len()).as_bytes(),
-                &chunk,
-                b"\r\n",
-            ]
-            .concat();
+            let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
             if writer.write_all(&framed).await.is_err() {
                 return sent;
             }
@@ -240,12 +238,48 @@ async fn callers_are_authenticated_before_their_body_is_read() {
     let json_type = ("Content-Type", "application/json".to_string());
     let wasm_type = ("Content-Type", "application/wasm".to_string());
     for (path, token, headers, status, kind) in [
-        ("/v1/pipelines", None, vec![json_type.clone()], 401, "unauthorized"),
-        ("/v1/pipelines", Some("wrong"), vec![json_type.clone()], 401, "unauthorized"),
-        ("/v1/plugins/p/versions", None, vec![wasm_type.clone()], 401, "unauthorized"),
-        ("/v1/admin/tenants", None, vec![json_type.clone()], 401, "unauthorized"),
-        ("/v1/admin/tenants", Some(t.token.as_str()), vec![json_type.clone()], 403, "forbidden"),
-        ("/v1/pipelines", Some(ADMIN), vec![json_type.clone()], 403, "forbidden"),
+        (
+            "/v1/pipelines",
+            None,
+            vec![json_type.clone()],
+            401,
+            "unauthorized",
+        ),
+        (
+            "/v1/pipelines",
+            Some("wrong"),
+            vec![json_type.clone()],
+            401,
+            "unauthorized",
+        ),
+        (
+            "/v1/plugins/p/versions",
+            None,
+            vec![wasm_type.clone()],
+            401,
+            "unauthorized",
+        ),
+        (
+            "/v1/admin/tenants",
+            None,
+            vec![json_type.clone()],
+            401,
+            "unauthorized",
+        ),
+        (
+            "/v1/admin/tenants",
+            Some(t.token.as_str()),
+            vec![json_type.clone()],
+            403,
+            "forbidden",
+        ),
+        (
+            "/v1/pipelines",
+            Some(ADMIN),
+            vec![json_type.clone()],
+            403,
+            "forbidden",
+        ),
     ] {
         let mut headers = headers;
         headers.push(length.clone());
@@ -306,7 +340,8 @@ async fn control_characters_in_filters_are_refused() {
     }
     let long = "x".repeat(2000);
     expect_problem(
-        app.get(&t.token, &format!("/v1/messages?subject={long}")).await,
+        app.get(&t.token, &format!("/v1/messages?subject={long}"))
+            .await,
         400,
         "invalid-request",
     )
@@ -349,7 +384,10 @@ async fn control_characters_in_filters_are_refused() {
     let run = app
         .run_to_end(&t, pid, json!({"query": {"subject": "lunch"}}))
         .await;
-    assert_eq!(run["counts"]["total"], 1, "a plain query selects what it names");
+    assert_eq!(
+        run["counts"]["total"], 1,
+        "a plain query selects what it names"
+    );
     app.stop().await;
 }
 

@@ -12,8 +12,12 @@ const SECRET: &str = "test-jwt-secret-0123456789abcdef-0123456789";
 
 async fn mint(app: &TestApp, tenant: &str) -> Value {
     expect_json(
-        app.post_json(ADMIN, &format!("/v1/admin/tenants/{tenant}/tokens"), &json!({}))
-            .await,
+        app.post_json(
+            ADMIN,
+            &format!("/v1/admin/tenants/{tenant}/tokens"),
+            &json!({}),
+        )
+        .await,
         201,
     )
     .await
@@ -53,10 +57,17 @@ async fn tokens_are_revoked_by_id_and_by_issue_time() {
     let items = list["items"].as_array().expect("items");
     assert_eq!(items.len(), 3, "{list}");
     assert!(items.iter().all(|t| t["revoked"] == false), "{list}");
-    assert!(!list.to_string().contains(first_token), "tokens are not kept");
+    assert!(
+        !list.to_string().contains(first_token),
+        "tokens are not kept"
+    );
 
     // By id: that token only.
-    let after = expect_json(revoke(&app, &acme.id, json!({ "jti": first_jti })).await, 200).await;
+    let after = expect_json(
+        revoke(&app, &acme.id, json!({ "jti": first_jti })).await,
+        200,
+    )
+    .await;
     let revoked: Vec<_> = after["items"]
         .as_array()
         .expect("items")
@@ -64,7 +75,7 @@ async fn tokens_are_revoked_by_id_and_by_issue_time() {
         .filter(|t| t["revoked"] == true)
         .map(|t| t["jti"].clone())
         .collect();
-    assert_eq!(revoked, [first_jti.clone()], "{after}");
+    assert_eq!(revoked, std::slice::from_ref(first_jti), "{after}");
     let refused = expect_problem(
         app.get(first_token, "/v1/messages").await,
         401,
@@ -72,14 +83,27 @@ async fn tokens_are_revoked_by_id_and_by_issue_time() {
     )
     .await;
     assert!(
-        refused["detail"].as_str().expect("detail").contains("revoked"),
+        refused["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("revoked"),
         "{refused}"
     );
-    assert!(works(&app, second_token).await, "the tenant's other tokens work");
+    assert!(
+        works(&app, second_token).await,
+        "the tenant's other tokens work"
+    );
     assert!(works(&app, &acme.token).await);
-    assert!(works(&app, &other.token).await, "other tenants are unaffected");
+    assert!(
+        works(&app, &other.token).await,
+        "other tenants are unaffected"
+    );
     // Again: the same answer. Unknown ids, another tenant's ids, bad requests: refused.
-    expect_json(revoke(&app, &acme.id, json!({ "jti": first_jti })).await, 200).await;
+    expect_json(
+        revoke(&app, &acme.id, json!({ "jti": first_jti })).await,
+        200,
+    )
+    .await;
     expect_problem(
         revoke(&app, &acme.id, json!({"jti": "0190-nope"})).await,
         404,
@@ -93,7 +117,12 @@ async fn tokens_are_revoked_by_id_and_by_issue_time() {
         "not-found",
     )
     .await;
-    expect_problem(revoke(&app, &acme.id, json!({})).await, 422, "validation-failed").await;
+    expect_problem(
+        revoke(&app, &acme.id, json!({})).await,
+        422,
+        "validation-failed",
+    )
+    .await;
     expect_problem(
         revoke(
             &app,
@@ -155,7 +184,12 @@ async fn tokens_are_revoked_by_id_and_by_issue_time() {
         200,
     )
     .await;
-    expect_problem(app.get(second_token, "/v1/messages").await, 401, "token-revoked").await;
+    expect_problem(
+        app.get(second_token, "/v1/messages").await,
+        401,
+        "token-revoked",
+    )
+    .await;
     assert!(works(&app, fresh["token"].as_str().expect("token")).await);
     app.stop().await;
 }
@@ -166,18 +200,33 @@ async fn revocations_survive_a_restart_and_leave_with_their_tenant() {
     let app = spawn_in(dir.path(), |_| {}).await;
     let acme = app.tenant("acme").await;
     let jti = mint(&app, &acme.id).await;
-    expect_json(revoke(&app, &acme.id, json!({"jti": jti["jti"]})).await, 200).await;
+    expect_json(
+        revoke(&app, &acme.id, json!({"jti": jti["jti"]})).await,
+        200,
+    )
+    .await;
     let revoked = jti["token"].as_str().expect("token").to_string();
     app.stop().await;
     let app = spawn_in(dir.path(), |_| {}).await;
-    expect_problem(app.get(&revoked, "/v1/messages").await, 401, "token-revoked").await;
+    expect_problem(
+        app.get(&revoked, "/v1/messages").await,
+        401,
+        "token-revoked",
+    )
+    .await;
     assert!(works(&app, &acme.token).await);
     expect_json(
-        app.delete(ADMIN, &format!("/v1/admin/tenants/{}", acme.id)).await,
+        app.delete(ADMIN, &format!("/v1/admin/tenants/{}", acme.id))
+            .await,
         204,
     )
     .await;
-    expect_problem(app.get(&acme.token, "/v1/messages").await, 401, "unauthorized").await;
+    expect_problem(
+        app.get(&acme.token, "/v1/messages").await,
+        401,
+        "unauthorized",
+    )
+    .await;
     expect_problem(
         app.get(ADMIN, &format!("/v1/admin/tenants/{}/tokens", acme.id))
             .await,
@@ -230,7 +279,8 @@ async fn every_promised_claim_is_checked() {
     let acme = app.tenant("acme").await;
     let gone = app.tenant("gone").await;
     expect_json(
-        app.delete(ADMIN, &format!("/v1/admin/tenants/{}", gone.id)).await,
+        app.delete(ADMIN, &format!("/v1/admin/tenants/{}", gone.id))
+            .await,
         204,
     )
     .await;
@@ -265,11 +315,21 @@ async fn every_promised_claim_is_checked() {
         ("no iat", hs256(with(json!({"iat": null})))),
         ("future iat", hs256(with(json!({"iat": now() + 3600})))),
         ("future nbf", hs256(with(json!({"nbf": now() + 3600})))),
-        ("an audience", hs256(with(json!({"aud": "another-service"})))),
+        (
+            "an audience",
+            hs256(with(json!({"aud": "another-service"}))),
+        ),
         ("no sub", hs256(with(json!({"sub": null})))),
         ("deleted tenant", hs256(with(json!({"sub": gone.id})))),
         ("unknown tenant", hs256(with(json!({"sub": "0190-nobody"})))),
-        ("other key", sign(&good, Algorithm::HS256, "another-secret-of-at-least-32-bytes!")),
+        (
+            "other key",
+            sign(
+                &good,
+                Algorithm::HS256,
+                "another-secret-of-at-least-32-bytes!",
+            ),
+        ),
         ("HS512", sign(&good, Algorithm::HS512, SECRET)),
         ("HS384", sign(&good, Algorithm::HS384, SECRET)),
         (
@@ -280,8 +340,14 @@ async fn every_promised_claim_is_checked() {
                 URL_SAFE_NO_PAD.encode(good.to_string())
             ),
         ),
-        ("alg RS256 with an HMAC", forge(&json!({"alg": "RS256", "typ": "JWT"}), &good)),
-        ("alg ES256 with an HMAC", forge(&json!({"alg": "ES256", "typ": "JWT"}), &good)),
+        (
+            "alg RS256 with an HMAC",
+            forge(&json!({"alg": "RS256", "typ": "JWT"}), &good),
+        ),
+        (
+            "alg ES256 with an HMAC",
+            forge(&json!({"alg": "ES256", "typ": "JWT"}), &good),
+        ),
     ];
     for (case, token) in cases {
         let resp = app.get(&token, "/v1/messages").await;
@@ -296,9 +362,12 @@ async fn every_promised_claim_is_checked() {
         (json!({"iat": now() + 3600}), "iat"),
         (json!({"nbf": now() + 3600}), "nbf"),
     ] {
-        let problem =
-            expect_problem(app.get(&hs256(with(patch)), "/v1/messages").await, 401, "unauthorized")
-                .await;
+        let problem = expect_problem(
+            app.get(&hs256(with(patch)), "/v1/messages").await,
+            401,
+            "unauthorized",
+        )
+        .await;
         assert!(
             problem["detail"].as_str().expect("detail").contains(says),
             "{problem}"
@@ -311,6 +380,11 @@ async fn every_promised_claim_is_checked() {
         200,
     )
     .await;
-    expect_problem(app.get(&outside, "/v1/messages").await, 401, "token-revoked").await;
+    expect_problem(
+        app.get(&outside, "/v1/messages").await,
+        401,
+        "token-revoked",
+    )
+    .await;
     app.stop().await;
 }
