@@ -28,6 +28,9 @@ pub struct Config {
     pub jwt_secret: Option<SecretString>,
     /// Largest message `POST /v1/messages` accepts, in bytes.
     pub max_message_bytes: usize,
+    /// Largest JSON request body any endpoint accepts, in bytes (a dry run, which carries a
+    /// message, gets 4/3 of `max_message_bytes` on top; uploads have the tenant's own limit).
+    pub max_json_bytes: usize,
     /// Pipeline runs executed at once by this node.
     pub run_workers: usize,
     /// Messages of one run processed at once.
@@ -47,6 +50,7 @@ impl Default for Config {
             admin_token: None,
             jwt_secret: None,
             max_message_bytes: 64 << 20,
+            max_json_bytes: 1 << 20,
             run_workers: 2,
             run_batch: 32,
             shutdown_grace_secs: 30,
@@ -63,6 +67,7 @@ const ENV_KEYS: &[&str] = &[
     "admin_token",
     "jwt_secret",
     "max_message_bytes",
+    "max_json_bytes",
     "run_workers",
     "run_batch",
     "shutdown_grace_secs",
@@ -144,6 +149,9 @@ impl Config {
         }
         if self.max_message_bytes == 0 {
             return Err(ConfigError("max_message_bytes must be at least 1".into()));
+        }
+        if self.max_json_bytes < 1024 {
+            return Err(ConfigError("max_json_bytes must be at least 1024".into()));
         }
         Ok(())
     }

@@ -109,6 +109,7 @@ impl Application {
             stages,
             worker,
             max_message_bytes: config.max_message_bytes,
+            max_json_bytes: config.max_json_bytes,
             token_ttl_secs: config.token_ttl_secs,
         });
         Ok(Self {

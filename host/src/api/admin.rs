@@ -5,7 +5,7 @@ use super::models::time;
 use super::problem::{ApiError, missing};
 use super::state::{AdminToken, Shared};
 use crate::plugins::PluginLimits;
-use crate::store::TenantRow;
+use crate::store::{TenantRow, TokenRow, now_ms};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -154,16 +154,80 @@ pub struct NewToken {
     pub ttl_secs: Option<u64>,
 }
 
-/// A tenant token. Shown once; wasmail keeps no copy.
+/// A tenant token. Shown once; wasmail keeps no copy (only its id and times, to list and revoke it).
 #[derive(Debug, Clone, Object)]
 pub struct Token {
     /// The token, for `Authorization: Bearer <token>`.
     pub token: String,
     /// The tenant it acts as.
     pub tenant_id: String,
+    /// Its id (the `jti` claim): what `revokeTenantTokens` takes to revoke this one token.
+    pub jti: String,
+    /// When it was minted.
+    pub issued_at: DateTime<Utc>,
     /// When it stops working.
     pub expires_at: DateTime<Utc>,
 }
+
+/// A tenant token, as listed (the token itself is shown only when minted).
+#[derive(Debug, Clone, Object)]
+pub struct TokenInfo {
+    /// Its id (the `jti` claim).
+    pub jti: String,
+    /// When it was minted.
+    pub issued_at: DateTime<Utc>,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+    /// Whether it is refused: revoked by id, or issued before the tenant's `revoked_before`.
+    pub revoked: bool,
+    /// When it was revoked by id.
+    #[oai(skip_serializing_if_is_none)]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A tenant's tokens.
+#[derive(Debug, Clone, Object)]
+pub struct TokenList {
+    /// The tokens minted for it that have not expired, oldest first.
+    pub items: Vec<TokenInfo>,
+    /// Every token of the tenant issued before this time is revoked, listed or not.
+    #[oai(skip_serializing_if_is_none)]
+    pub revoked_before: Option<DateTime<Utc>>,
+}
+
+impl TokenList {
+    fn new(rows: Vec<TokenRow>, cutoff: Option<i64>) -> Self {
+        Self {
+            items: rows
+                .into_iter()
+                .map(|t| TokenInfo {
+                    revoked: t.revoked_at.is_some() || cutoff.is_some_and(|c| t.issued_at < c),
+                    jti: t.jti,
+                    issued_at: time(t.issued_at),
+                    expires_at: time(t.expires_at),
+                    revoked_at: t.revoked_at.map(time),
+                })
+                .collect(),
+            revoked_before: cutoff.map(time),
+        }
+    }
+}
+
+/// What to revoke: exactly one of `jti` and `before`. Revocation is permanent.
+#[derive(Debug, Clone, Object)]
+pub struct RevokeTokens {
+    /// This one token (its `jti`, as minted or listed).
+    #[oai(validator(min_length = 1, max_length = 128))]
+    pub jti: Option<String>,
+    /// Every token of the tenant issued before this time, including tokens not listed (signed
+    /// elsewhere with the configured secret: their `iat` counts). At most now; a later cut-off
+    /// already in force stays.
+    pub before: Option<DateTime<Utc>>,
+}
+
+/// How far in the future a revocation's `before` may be (clock skew between the admin's machine
+/// and the server); it takes effect as "now".
+const BEFORE_SKEW_MS: i64 = 60_000;
 
 #[derive(ApiResponse)]
 enum TenantCreated {
@@ -317,11 +381,90 @@ impl AdminApi {
             .await
             .map_err(missing("tenant"))?;
         let ttl = body.ttl_secs.unwrap_or(state.token_ttl_secs);
-        let (token, expires) = state.auth.mint(&tenant.id, ttl)?;
+        let minted = state.auth.mint(&tenant.id, ttl)?;
+        // Recorded before it is handed out: a token that exists can always be listed and revoked.
+        state
+            .store
+            .record_token(&tenant.id, &minted.row, now_ms())
+            .await?;
         Ok(TokenCreated::Created(Json(Token {
-            token,
+            token: minted.token,
             tenant_id: tenant.id,
-            expires_at: time(expires as i64 * 1000),
+            jti: minted.row.jti,
+            issued_at: time(minted.row.issued_at),
+            expires_at: time(minted.row.expires_at),
         })))
+    }
+
+    /// List a tenant's tokens that have not expired, and its revocation cut-off.
+    #[oai(
+        path = "/v1/admin/tenants/:tenant_id/tokens",
+        method = "get",
+        operation_id = "listTenantTokens"
+    )]
+    async fn list_tokens(
+        &self,
+        state: Data<&Shared>,
+        auth: AdminToken,
+        tenant_id: Path<String>,
+    ) -> Result<Json<TokenList>, ApiError> {
+        state.admin(&auth)?;
+        state
+            .store
+            .tenant(&tenant_id)
+            .await
+            .map_err(missing("tenant"))?;
+        let (rows, cutoff) = state.store.tokens(&tenant_id, now_ms()).await?;
+        Ok(Json(TokenList::new(rows, cutoff)))
+    }
+
+    /// Revoke a tenant's tokens: one by its `jti`, or every one issued before a time. A revoked
+    /// token is refused from the next request on (401 `token-revoked`); the tenant's other tokens
+    /// and other tenants are unaffected. Answers the tenant's tokens as listed afterwards.
+    #[oai(
+        path = "/v1/admin/tenants/:tenant_id/tokens/revoke",
+        method = "post",
+        operation_id = "revokeTenantTokens"
+    )]
+    async fn revoke_tokens(
+        &self,
+        state: Data<&Shared>,
+        auth: AdminToken,
+        tenant_id: Path<String>,
+        body: Json<RevokeTokens>,
+    ) -> Result<Json<TokenList>, ApiError> {
+        state.admin(&auth)?;
+        state
+            .store
+            .tenant(&tenant_id)
+            .await
+            .map_err(missing("tenant"))?;
+        let now = now_ms();
+        match (&body.jti, body.before) {
+            (Some(jti), None) => {
+                state
+                    .store
+                    .revoke_token(&tenant_id, jti, now)
+                    .await
+                    .map_err(missing("token"))?;
+            }
+            (None, Some(before)) => {
+                let before = before.timestamp_millis();
+                if before > now + BEFORE_SKEW_MS {
+                    return Err(ApiError::invalid(
+                        "`before` is in the future: tokens minted from now on would be revoked too",
+                    ));
+                }
+                state
+                    .store
+                    .revoke_tokens_before(&tenant_id, before.min(now), now)
+                    .await?;
+            }
+            _ => {
+                return Err(ApiError::invalid("give exactly one of `jti` and `before`"));
+            }
+        }
+        let (rows, cutoff) = state.store.tokens(&tenant_id, now).await?;
+        Ok(Json(TokenList::new(rows, cutoff)))
     }
 }

@@ -219,6 +219,14 @@ impl MessageQuery {
     /// `folder` or `tag` that no message can have is a 422 `invalid-name`, not an empty page.
     /// `prefix` places the fields in the request (`query.` in a run request).
     pub fn checked(mut self, prefix: &str) -> Result<Self, ApiError> {
+        // Control characters first: a NUL is a bad parameter (400) whatever field it is in.
+        super::params::plain_text([
+            ("folder", self.folder.as_deref()),
+            ("tag", self.tag.as_deref()),
+            ("from", self.from.as_deref()),
+            ("subject", self.subject.as_deref()),
+            ("q", self.q.as_deref()),
+        ])?;
         if let Some(folder) = self.folder.take() {
             let field = format!("{prefix}folder");
             self.folder = Some(
@@ -235,9 +243,19 @@ impl MessageQuery {
     }
 }
 
-impl From<MessageQuery> for MessageFilter {
-    fn from(q: MessageQuery) -> Self {
-        Self {
+/// The one place filters are built from request input: every text filter is checked here.
+impl TryFrom<MessageQuery> for MessageFilter {
+    type Error = ApiError;
+
+    fn try_from(q: MessageQuery) -> Result<Self, ApiError> {
+        super::params::plain_text([
+            ("folder", q.folder.as_deref()),
+            ("tag", q.tag.as_deref()),
+            ("from", q.from.as_deref()),
+            ("subject", q.subject.as_deref()),
+            ("q", q.q.as_deref()),
+        ])?;
+        Ok(Self {
             folder: q.folder,
             tag: q.tag,
             from: q.from,
@@ -245,7 +263,7 @@ impl From<MessageQuery> for MessageFilter {
             since: q.since.map(|d| d.timestamp_millis()),
             until: q.until.map(|d| d.timestamp_millis()),
             q: q.q,
-        }
+        })
     }
 }
 
@@ -318,7 +336,7 @@ impl MessagesApi {
         limit: Query<u32>,
     ) -> Result<Json<MessagePage>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let filter = MessageFilter::from(
+        let filter = MessageFilter::try_from(
             MessageQuery {
                 folder: folder.0,
                 tag: tag.0,
@@ -329,7 +347,7 @@ impl MessagesApi {
                 q: q.0,
             }
             .checked("")?,
-        );
+        )?;
         let page = state
             .store
             .messages(&tenant.id, &filter, cursor.0.as_deref(), limit.0)

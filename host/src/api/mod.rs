@@ -7,9 +7,11 @@
 mod admin;
 mod allow;
 mod body;
+mod gate;
 mod health;
 mod messages;
 mod models;
+mod params;
 mod pipelines;
 mod plugins;
 pub mod problem;
@@ -80,11 +82,12 @@ pub fn app(state: Shared) -> impl Endpoint {
     let service = service();
     let docs = service.swagger_ui();
     let spec = service.spec_endpoint();
-    Route::new()
+    let routes = Route::new()
         .nest("/", service)
         .nest("/docs", docs)
         .at("/openapi.json", spec)
-        .data(state)
+        .data(state.clone());
+    gate::Gate::new(routes, state)
         .catch_all_error(problem::catch_all)
         .around(allow::add_allow)
         .map(close_after_refused_body)

@@ -371,7 +371,7 @@ impl PipelinesApi {
                 found
             }
             (None, Some(query), None | Some(false)) => {
-                let filter = query.checked("query.")?.into();
+                let filter = query.checked("query.")?.try_into()?;
                 state.store.message_ids(&tenant.id, &filter).await?
             }
             (None, None, Some(true)) => {

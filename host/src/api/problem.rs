@@ -48,6 +48,8 @@ pub enum Kind {
     InvalidRequest,
     /// 401: no valid credentials.
     Unauthorized,
+    /// 401: a tenant token that was revoked (by id, or as issued before the tenant's cut-off).
+    TokenRevoked,
     /// 403: valid credentials for something else.
     Forbidden,
     /// 404: no such resource (for this tenant), or no such route.
@@ -84,6 +86,7 @@ impl Kind {
         match self {
             Self::InvalidRequest => "invalid-request",
             Self::Unauthorized => "unauthorized",
+            Self::TokenRevoked => "token-revoked",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
@@ -104,7 +107,7 @@ impl Kind {
     fn status(self) -> StatusCode {
         match self {
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::TokenRevoked => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -126,6 +129,7 @@ impl Kind {
         match self {
             Self::InvalidRequest => "Invalid request",
             Self::Unauthorized => "Unauthorized",
+            Self::TokenRevoked => "Token revoked",
             Self::Forbidden => "Forbidden",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
@@ -241,6 +245,7 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::Unauthorized(why) => ApiError::new(Kind::Unauthorized, why),
             AuthError::Forbidden(why) => ApiError::new(Kind::Forbidden, why),
+            AuthError::Revoked(why) => ApiError::new(Kind::TokenRevoked, why),
             AuthError::Store(e) => e.into(),
             other => ApiError::internal(other),
         }

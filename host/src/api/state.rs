@@ -1,10 +1,11 @@
 //! What every handler can reach.
 
-use super::problem::{ApiError, Kind};
+use super::problem::ApiError;
 use crate::auth::Auth;
 use crate::pipeline::stages::StageCache;
 use crate::pipeline::worker::Worker;
-use crate::store::{Store, StoreError, TenantRow};
+use crate::store::{Store, TenantRow};
+use poem::{IntoResponse, Request};
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub worker: Worker,
     /// Largest message accepted, bytes.
     pub max_message_bytes: usize,
+    /// Largest JSON request body accepted, bytes.
+    pub max_json_bytes: usize,
     /// Default tenant token lifetime, seconds.
     pub token_ttl_secs: u64,
 }
@@ -40,10 +43,29 @@ impl std::fmt::Debug for AdminToken {
     }
 }
 
-/// A tenant token (a JWT minted by the admin), as `Authorization: Bearer <token>`.
+/// A tenant token (a JWT minted by the admin), as `Authorization: Bearer <token>`. Extracting it
+/// yields the tenant the request's gate already authenticated ([`super::gate`]).
 #[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "JWT")]
-pub struct TenantToken(Bearer);
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "tenant_of")]
+pub struct TenantToken(TenantRow);
+
+/// The tenant the gate authenticated for this request (a request extension).
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub TenantRow);
+
+async fn tenant_of(req: &Request, bearer: Bearer) -> poem::Result<TenantRow> {
+    if let Some(Authenticated(tenant)) = req.extensions().get::<Authenticated>() {
+        return Ok(tenant.clone());
+    }
+    // Only reached if a route escaped the gate's classification: check the token here then.
+    let state = req.data::<Shared>().ok_or_else(|| {
+        poem::Error::from_response(ApiError::internal("no state").into_response())
+    })?;
+    state
+        .check_tenant(&bearer.token)
+        .await
+        .map_err(|e| poem::Error::from_response(e.into_response()))
+}
 
 impl std::fmt::Debug for TenantToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -58,16 +80,13 @@ impl AppState {
         Ok(self.auth.admin(&token.0.token)?)
     }
 
-    /// Checks a tenant request; the tenant must still exist.
+    /// The tenant of a tenant request (its token was checked when it was extracted).
     pub async fn tenant(&self, token: &TenantToken) -> Result<TenantRow, ApiError> {
-        let claims = self.auth.verify(&token.0.token)?;
-        match self.store.tenant(&claims.sub).await {
-            Ok(tenant) => Ok(tenant),
-            Err(StoreError::NotFound) => Err(ApiError::new(
-                Kind::Unauthorized,
-                "the token's tenant no longer exists",
-            )),
-            Err(e) => Err(e.into()),
-        }
+        Ok(token.0.clone())
+    }
+
+    /// Checks a tenant token: it verifies, is not revoked, and its tenant still exists.
+    pub async fn check_tenant(&self, token: &str) -> Result<TenantRow, ApiError> {
+        Ok(self.auth.tenant(&self.store, token).await?)
     }
 }

@@ -1,18 +1,18 @@
 //! Who may call: the admin (one opaque token, kept only as a hash) and tenants (signed JWTs that name
-//! the tenant and expire).
+//! the tenant and expire, and can be revoked one by one or all those issued before a time).
 
+mod claims;
 mod keys;
 
-use crate::store::{Store, StoreError};
+pub use claims::Claims;
+
+use crate::store::{Store, StoreError, TenantRow, TokenCheck, TokenRow, now_ms};
+use claims::ISSUER;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use subtle::ConstantTimeEq;
-
-/// Issuer and audience of tenant tokens.
-const ISSUER: &str = "wasmail";
 
 /// The settings key of the generated admin token's hash.
 const ADMIN_HASH_KEY: &str = "admin_token_sha256";
@@ -26,6 +26,9 @@ pub enum AuthError {
     /// Valid credentials for something else.
     #[error("{0}")]
     Forbidden(String),
+    /// A correctly signed tenant token that was revoked.
+    #[error("{0}")]
+    Revoked(String),
     /// Setting up keys failed.
     #[error("{0}")]
     Setup(String),
@@ -34,19 +37,13 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
-/// What a tenant token says.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
-    /// The tenant id.
-    pub sub: String,
-    /// Expiry, Unix seconds.
-    pub exp: u64,
-    /// Issue time, Unix seconds.
-    pub iat: u64,
-    /// Issuer.
-    pub iss: String,
-    /// Token id.
-    pub jti: String,
+/// A token just minted.
+#[derive(Debug, Clone)]
+pub struct Minted {
+    /// The token, for `Authorization: Bearer <token>`.
+    pub token: String,
+    /// Its id, issue time and expiry, as recorded.
+    pub row: TokenRow,
 }
 
 /// Checks tokens and mints tenant tokens.
@@ -102,15 +99,11 @@ impl Auth {
             }
         };
         let secret = keys::signing_secret(data_dir, jwt_secret)?;
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.leeway = 5;
         let auth = Self {
             admin_sha256,
             encoding: EncodingKey::from_secret(&secret),
             decoding: DecodingKey::from_secret(&secret),
-            validation,
+            validation: claims::validation(),
         };
         Ok((auth, generated))
     }
@@ -133,9 +126,13 @@ impl Auth {
         }
     }
 
-    /// Mints a token for `tenant` valid for `ttl_secs`; returns it and its expiry (Unix seconds).
-    pub fn mint(&self, tenant: &str, ttl_secs: u64) -> Result<(String, u64), AuthError> {
-        let iat = unix_now();
+    /// Mints a token for `tenant` valid for `ttl_secs`. The caller records it
+    /// ([`Store::record_token`]) before handing it out, so it can be listed and revoked.
+    pub fn mint(&self, tenant: &str, ttl_secs: u64) -> Result<Minted, AuthError> {
+        // The recorded issue time keeps the milliseconds `iat` drops, so a cut-off at "now" revokes
+        // exactly the tokens minted before it, even within the same second.
+        let issued_at = now_ms();
+        let iat = u64::try_from(issued_at / 1000).unwrap_or(0);
         let claims = Claims {
             sub: tenant.to_string(),
             exp: iat + ttl_secs,
@@ -145,10 +142,19 @@ impl Auth {
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AuthError::Setup(format!("cannot sign a token: {e}")))?;
-        Ok((token, claims.exp))
+        Ok(Minted {
+            token,
+            row: TokenRow {
+                jti: claims.jti,
+                issued_at,
+                expires_at: i64::try_from(claims.exp.saturating_mul(1000)).unwrap_or(i64::MAX),
+                revoked_at: None,
+            },
+        })
     }
 
-    /// Checks a tenant token's signature and expiry; the caller still checks the tenant exists.
+    /// Checks a tenant token's signature and claims; [`Auth::tenant`] also checks the tenant and
+    /// revocation.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         if self.is_admin(token) {
             return Err(AuthError::Forbidden(
@@ -156,15 +162,48 @@ impl Auth {
                     .into(),
             ));
         }
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| {
-                let why = match e.kind() {
-                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the token has expired",
-                    _ => "invalid token",
-                };
-                AuthError::Unauthorized(why.into())
-            })
+        claims::check(token, &self.decoding, &self.validation, unix_now())
+    }
+
+    /// The tenant a request's token acts as: the token verifies, its tenant exists, and it is not
+    /// revoked. One database statement.
+    pub async fn tenant(&self, store: &Store, token: &str) -> Result<TenantRow, AuthError> {
+        let claims = self.verify(token)?;
+        let check = match store.token_check(&claims.sub, &claims.jti).await {
+            Ok(check) => check,
+            Err(StoreError::NotFound) => {
+                return Err(AuthError::Unauthorized(
+                    "the token's tenant no longer exists".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(why) = revoked(&check, &claims) {
+            return Err(AuthError::Revoked(why));
+        }
+        Ok(check.tenant)
+    }
+}
+
+/// Why a verified token is revoked, if it is.
+fn revoked(check: &TokenCheck, claims: &Claims) -> Option<String> {
+    if check.token.as_ref().is_some_and(|t| t.revoked_at.is_some()) {
+        return Some(format!("the token {} was revoked", claims.jti));
+    }
+    // A token not recorded here (signed elsewhere with the configured secret) has only its `iat`.
+    let issued_at = check
+        .token
+        .as_ref()
+        .map(|t| t.issued_at)
+        .unwrap_or_else(|| i64::try_from(claims.iat.saturating_mul(1000)).unwrap_or(i64::MAX));
+    match check.issued_before {
+        Some(before) if issued_at < before => Some(format!(
+            "the token was revoked: every token of this tenant issued before {} was",
+            chrono::DateTime::from_timestamp_millis(before)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .unwrap_or_default()
+        )),
+        _ => None,
     }
 }
 

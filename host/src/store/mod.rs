@@ -12,6 +12,7 @@ mod plugins;
 mod runs;
 mod settings;
 mod tenants;
+mod tokens;
 
 pub use messages::{MessageFacts, MessageFilter, MessageRow, NewMessage, Page};
 pub use messages::{StoredEnvelope, TRASH};
@@ -19,6 +20,7 @@ pub use pipelines::{OnError, PipelineRow, StageRow};
 pub use plugins::{PluginRow, PluginVersionRow};
 pub use runs::{ItemStatus, RunCounts, RunItemRow, RunRow, RunStatus, WorkItem};
 pub use tenants::TenantRow;
+pub use tokens::{TokenCheck, TokenRow};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

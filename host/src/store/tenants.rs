@@ -18,7 +18,7 @@ pub struct TenantRow {
     pub created_at: i64,
 }
 
-fn tenant(row: &AnyRow) -> Result<TenantRow> {
+pub(super) fn tenant(row: &AnyRow) -> Result<TenantRow> {
     Ok(TenantRow {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -40,6 +40,8 @@ const TENANT_TABLES: &[&str] = &[
     "plugin_versions",
     "plugins",
     "components",
+    "tenant_tokens",
+    "token_cutoffs",
 ];
 
 impl Store {

@@ -1,0 +1,161 @@
+//! Tenant tokens: the ones minted (ids and times, never the token) and their revocations.
+
+use super::tenants::tenant;
+use super::{Result, Store, StoreError, TenantRow};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// A minted tenant token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// Its `jti` claim.
+    pub jti: String,
+    /// When it was minted, Unix ms.
+    pub issued_at: i64,
+    /// When it expires, Unix ms.
+    pub expires_at: i64,
+    /// When it was revoked by id, Unix ms.
+    pub revoked_at: Option<i64>,
+}
+
+/// What a request's check needs, read in one statement: the tenant, what is known of the token,
+/// and the tenant's cut-off.
+#[derive(Debug, Clone)]
+pub struct TokenCheck {
+    /// The token's tenant.
+    pub tenant: TenantRow,
+    /// The token's row; `None` for a token not minted by this server's `mint` (one signed with the
+    /// configured secret elsewhere, or minted before tokens were recorded).
+    pub token: Option<TokenRow>,
+    /// Tokens issued before this (Unix ms) are revoked.
+    pub issued_before: Option<i64>,
+}
+
+fn token(row: &AnyRow) -> Result<TokenRow> {
+    Ok(TokenRow {
+        jti: row.try_get("jti")?,
+        issued_at: row.try_get("issued_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+impl Store {
+    /// Records a minted token, and forgets the tenant's tokens that have expired by `now` (they
+    /// fail their `exp` check anyway).
+    pub async fn record_token(&self, tenant: &str, row: &TokenRow, now: i64) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM tenant_tokens WHERE tenant_id = $1 AND expires_at < $2")
+            .bind(tenant)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO tenant_tokens (tenant_id, jti, issued_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, NULL)",
+        )
+        .bind(tenant)
+        .bind(&row.jti)
+        .bind(row.issued_at)
+        .bind(row.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// The tenant's recorded tokens that have not expired by `now`, oldest first, and its cut-off.
+    pub async fn tokens(&self, tenant: &str, now: i64) -> Result<(Vec<TokenRow>, Option<i64>)> {
+        let rows = sqlx::query(
+            "SELECT jti, issued_at, expires_at, revoked_at FROM tenant_tokens \
+             WHERE tenant_id = $1 AND expires_at >= $2 ORDER BY issued_at, jti",
+        )
+        .bind(tenant)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        let tokens = rows.iter().map(token).collect::<Result<Vec<_>>>()?;
+        Ok((tokens, self.token_cutoff(tenant).await?))
+    }
+
+    async fn token_cutoff(&self, tenant: &str) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT issued_before FROM token_cutoffs WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Revokes one recorded token (again: no change); not found when the tenant never minted it.
+    pub async fn revoke_token(&self, tenant: &str, jti: &str, now: i64) -> Result<TokenRow> {
+        self.write_one(
+            sqlx::query(
+                "UPDATE tenant_tokens SET revoked_at = $3 \
+                 WHERE tenant_id = $1 AND jti = $2 AND revoked_at IS NULL",
+            )
+            .bind(tenant)
+            .bind(jti)
+            .bind(now),
+        )
+        .await?;
+        let row = sqlx::query(
+            "SELECT jti, issued_at, expires_at, revoked_at FROM tenant_tokens \
+             WHERE tenant_id = $1 AND jti = $2",
+        )
+        .bind(tenant)
+        .bind(jti)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        token(&row)
+    }
+
+    /// Revokes every token of the tenant issued before `before` (Unix ms): the cut-off moves to
+    /// `before` unless it is later already. Returns the cut-off now in force.
+    pub async fn revoke_tokens_before(&self, tenant: &str, before: i64, now: i64) -> Result<i64> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO token_cutoffs (tenant_id, issued_before, set_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id) DO UPDATE SET \
+             issued_before = CASE WHEN excluded.issued_before > token_cutoffs.issued_before \
+                 THEN excluded.issued_before ELSE token_cutoffs.issued_before END, \
+             set_at = excluded.set_at",
+        )
+        .bind(tenant)
+        .bind(before)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let cutoff: i64 =
+            sqlx::query("SELECT issued_before FROM token_cutoffs WHERE tenant_id = $1")
+                .bind(tenant)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+        tx.commit().await?;
+        Ok(cutoff)
+    }
+
+    /// The tenant a token names, with what is known of the token (by `jti`) and the tenant's
+    /// cut-off: one statement, by primary keys, on every request. Not found when the tenant is gone.
+    pub async fn token_check(&self, tenant_id: &str, jti: &str) -> Result<TokenCheck> {
+        let row = sqlx::query(
+            "SELECT t.id AS id, t.name AS name, t.limits AS limits, t.created_at AS created_at, \
+             k.jti AS jti, k.issued_at AS issued_at, k.expires_at AS expires_at, \
+             k.revoked_at AS revoked_at, c.issued_before AS issued_before FROM tenants t \
+             LEFT JOIN tenant_tokens k ON k.tenant_id = t.id AND k.jti = $2 \
+             LEFT JOIN token_cutoffs c ON c.tenant_id = t.id \
+             WHERE t.id = $1",
+        )
+        .bind(tenant_id)
+        .bind(jti)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let known: Option<String> = row.try_get("jti")?;
+        Ok(TokenCheck {
+            tenant: tenant(&row)?,
+            token: known.map(|_| token(&row)).transpose()?,
+            issued_before: row.try_get("issued_before")?,
+        })
+    }
+}
