@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmail::message::{Envelope, Field, ParsedMessage};
-use wasmail::plugins::{PluginLimits, Runtime, RuntimeOptions};
+use wasmail::plugins::{Keep, PluginLimits, Runtime, RuntimeOptions};
 
 const RULES: &str = r#"{"rules": [
   {"name": "lists", "when": {"header": "List-Id", "exists": true}, "then": [{"move_to": "Lists"}]},
@@ -245,8 +245,10 @@ fn bench_filter() {
     let bytes = plugin_bytes("rules");
     // Production runs a stage prepared for its configuration; the native baseline likewise parses
     // the rules once. The unprepared column re-parses the configuration in every call.
-    let prepared = rt.prepare(&bytes, RULES, &limits).expect("prepare rules");
-    let unprepared = rt.load(&bytes, &limits).expect("load rules");
+    let prepared = rt
+        .prepare("bench", &bytes, RULES, &limits, Keep::Cached)
+        .expect("prepare rules");
+    let unprepared = rt.load("bench", &bytes, &limits).expect("load rules");
     let rules = Rules::parse(RULES).expect("rules");
     let config: Arc<str> = RULES.into();
     for (label, size, n) in [
@@ -333,7 +335,9 @@ fn bench_empty_call() {
         ("attachment_guard", "null"),
         ("test_hostile", r#"{"do": "ok"}"#),
     ] {
-        let plugin = rt.load(&plugin_bytes(name), &limits).expect("load guest");
+        let plugin = rt
+            .load("bench", &plugin_bytes(name), &limits)
+            .expect("load guest");
         let config: Arc<str> = config.into();
         let batch = 20_000;
         let time = median(5, || {
@@ -365,7 +369,13 @@ fn bench_throughput() {
     let rt = runtime(None);
     let limits = PluginLimits::default();
     let prepared = rt
-        .prepare(&plugin_bytes("rules"), RULES, &limits)
+        .prepare(
+            "bench",
+            &plugin_bytes("rules"),
+            RULES,
+            &limits,
+            Keep::Cached,
+        )
         .expect("prepare rules");
     let raw = message_of(2 << 10);
     let per_thread = 40_000;
@@ -406,14 +416,14 @@ fn bench_load() {
     let cold = median(5, || {
         let rt = runtime(None);
         let start = Instant::now();
-        black_box(rt.load(&bytes, &limits).expect("compile"));
+        black_box(rt.load("bench", &bytes, &limits).expect("compile"));
         start.elapsed()
     });
     let rt = runtime(Some(dir));
-    rt.load(&bytes, &limits).expect("fill the cache");
+    rt.load("bench", &bytes, &limits).expect("fill the cache");
     let warm = median(21, || {
         let start = Instant::now();
-        black_box(rt.load(&bytes, &limits).expect("cached load"));
+        black_box(rt.load("bench", &bytes, &limits).expect("cached load"));
         start.elapsed()
     });
     println!(
@@ -430,13 +440,20 @@ fn bench_load() {
     let cold = median(3, || {
         let rt = runtime(None);
         let start = Instant::now();
-        black_box(rt.prepare(&bytes, RULES, &limits).expect("prepare"));
+        black_box(
+            rt.prepare("bench", &bytes, RULES, &limits, Keep::Cached)
+                .expect("prepare"),
+        );
         start.elapsed()
     });
-    rt.prepare(&bytes, RULES, &limits).expect("fill the cache");
+    rt.prepare("bench", &bytes, RULES, &limits, Keep::Cached)
+        .expect("fill the cache");
     let warm = median(21, || {
         let start = Instant::now();
-        black_box(rt.prepare(&bytes, RULES, &limits).expect("cached prepare"));
+        black_box(
+            rt.prepare("bench", &bytes, RULES, &limits, Keep::Cached)
+                .expect("cached prepare"),
+        );
         start.elapsed()
     });
     println!(

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmail::config::Config;
 use wasmail::message::{Envelope, ParsedMessage};
-use wasmail::plugins::{PluginLimits, Runtime, RuntimeOptions};
+use wasmail::plugins::{Keep, PluginLimits, Runtime, RuntimeOptions};
 use wasmail::server::Application;
 
 // As the `wasmail` binary does.
@@ -231,7 +231,13 @@ fn engine_only(messages: &[Vec<u8>]) -> Duration {
         .iter()
         .map(|(name, file)| {
             runtime
-                .prepare(&guest(file), &golden_config(name).to_string(), &limits)
+                .prepare(
+                    "bench",
+                    &guest(file),
+                    &golden_config(name).to_string(),
+                    &limits,
+                    Keep::Cached,
+                )
                 .expect("prepare")
         })
         .collect();

@@ -1,6 +1,6 @@
-use super::{EngineArgs, inline_or_file};
+use super::{EngineArgs, LOCAL_TENANT, inline_or_file};
 use crate::message::{Envelope, ParsedMessage};
-use crate::plugins::{Plugin, PluginLimits};
+use crate::plugins::{Keep, Plugin, PluginLimits};
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -61,9 +61,14 @@ fn execute(args: &Args) -> Result<bool, String> {
     // As a pipeline stage runs it: prepared once for its configuration, then a fresh instance per
     // message started from the prepared snapshot.
     let (plugin, config): (Plugin, Arc<str>) = if args.no_prepare {
-        (runtime.load(&bytes, &limits).map_err(named)?, config.into())
+        (
+            runtime.load(LOCAL_TENANT, &bytes, &limits).map_err(named)?,
+            config.into(),
+        )
     } else {
-        let prepared = runtime.prepare(&bytes, &config, &limits).map_err(named)?;
+        let prepared = runtime
+            .prepare(LOCAL_TENANT, &bytes, &config, &limits, Keep::Cached)
+            .map_err(named)?;
         (prepared.plugin().clone(), prepared.config().into())
     };
 
