@@ -246,9 +246,9 @@ fn bench_filter() {
     // Production runs a stage prepared for its configuration; the native baseline likewise parses
     // the rules once. The unprepared column re-parses the configuration in every call.
     let prepared = rt
-        .prepare("bench", &bytes, RULES, &limits, Keep::Cached)
+        .prepare_blocking("tenant", &bytes, RULES, &limits, Keep::Cached)
         .expect("prepare rules");
-    let unprepared = rt.load("bench", &bytes, &limits).expect("load rules");
+    let unprepared = rt.load("tenant", &bytes, &limits).expect("load rules");
     let rules = Rules::parse(RULES).expect("rules");
     let config: Arc<str> = RULES.into();
     for (label, size, n) in [
@@ -336,7 +336,7 @@ fn bench_empty_call() {
         ("test_hostile", r#"{"do": "ok"}"#),
     ] {
         let plugin = rt
-            .load("bench", &plugin_bytes(name), &limits)
+            .load("tenant", &plugin_bytes(name), &limits)
             .expect("load guest");
         let config: Arc<str> = config.into();
         let batch = 20_000;
@@ -369,8 +369,8 @@ fn bench_throughput() {
     let rt = runtime(None);
     let limits = PluginLimits::default();
     let prepared = rt
-        .prepare(
-            "bench",
+        .prepare_blocking(
+            "tenant",
             &plugin_bytes("rules"),
             RULES,
             &limits,
@@ -416,14 +416,14 @@ fn bench_load() {
     let cold = median(5, || {
         let rt = runtime(None);
         let start = Instant::now();
-        black_box(rt.load("bench", &bytes, &limits).expect("compile"));
+        black_box(rt.load("tenant", &bytes, &limits).expect("compile"));
         start.elapsed()
     });
     let rt = runtime(Some(dir));
-    rt.load("bench", &bytes, &limits).expect("fill the cache");
+    rt.load("tenant", &bytes, &limits).expect("fill the cache");
     let warm = median(21, || {
         let start = Instant::now();
-        black_box(rt.load("bench", &bytes, &limits).expect("cached load"));
+        black_box(rt.load("tenant", &bytes, &limits).expect("cached load"));
         start.elapsed()
     });
     println!(
@@ -441,17 +441,17 @@ fn bench_load() {
         let rt = runtime(None);
         let start = Instant::now();
         black_box(
-            rt.prepare("bench", &bytes, RULES, &limits, Keep::Cached)
+            rt.prepare_blocking("tenant", &bytes, RULES, &limits, Keep::Cached)
                 .expect("prepare"),
         );
         start.elapsed()
     });
-    rt.prepare("bench", &bytes, RULES, &limits, Keep::Cached)
+    rt.prepare_blocking("tenant", &bytes, RULES, &limits, Keep::Cached)
         .expect("fill the cache");
     let warm = median(21, || {
         let start = Instant::now();
         black_box(
-            rt.prepare("bench", &bytes, RULES, &limits, Keep::Cached)
+            rt.prepare_blocking("tenant", &bytes, RULES, &limits, Keep::Cached)
                 .expect("cached prepare"),
         );
         start.elapsed()

@@ -231,8 +231,8 @@ fn engine_only(messages: &[Vec<u8>]) -> Duration {
         .iter()
         .map(|(name, file)| {
             runtime
-                .prepare(
-                    "bench",
+                .prepare_blocking(
+                    "tenant",
                     &guest(file),
                     &golden_config(name).to_string(),
                     &limits,

@@ -146,10 +146,13 @@ impl Application {
         let workers = self.workers;
         let worker_task = tokio::spawn(async move { worker.run(workers, stop_rx).await });
         let state = self.state.clone();
+        let for_signal = self.state.clone();
         let signal = async move {
             shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests and run batches");
+            tracing::info!("shutting down: finishing in-flight requests; plugin calls are stopped");
             let _ = stop_tx.send(true);
+            // Plugin calls in flight (dry runs, run items) end now, not at their deadlines.
+            for_signal.stages.runtime().shutdown();
         };
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(api::app(self.state), signal, Some(self.grace))

@@ -5,7 +5,7 @@ use super::body::read_limited;
 use super::models::time;
 use super::problem::{ApiError, missing};
 use super::state::{Shared, TenantToken};
-use crate::message::{Address, Envelope, ParsedMessage};
+use crate::message::{Address, Envelope, ParsedMessage, attachment_disposition};
 use crate::pipeline::apply::move_to;
 use crate::pipeline::ingest;
 use crate::store::{MessageFilter, MessageRow, StoreError, TRASH};
@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use poem::Body;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::{Attachment, AttachmentType, Binary, Json};
+use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 /// A mailbox of an address header.
@@ -185,7 +185,11 @@ enum AttachmentResponse {
     /// The attachment's decoded bytes (always served as a download).
     #[oai(status = 200)]
     Ok(
-        Attachment<Vec<u8>>,
+        Binary<Vec<u8>>,
+        /// `attachment` with the file name as `filename` (an ASCII fallback) and `filename*` (UTF-8,
+        /// RFC 6266).
+        #[oai(header = "Content-Disposition")]
+        String,
         #[oai(header = "X-Content-Type-Options")] String,
     ),
 }
@@ -435,9 +439,15 @@ impl MessagesApi {
         .await
         .map_err(ApiError::internal)?;
         let (filename, bytes) = found.ok_or_else(|| ApiError::not_found("attachment"))?;
-        let mut attachment = Attachment::new(bytes).attachment_type(AttachmentType::Attachment);
-        attachment = attachment.filename(filename.unwrap_or_else(|| format!("attachment-{index}")));
-        Ok(AttachmentResponse::Ok(attachment, "nosniff".into()))
+        // Built here rather than by poem's `Attachment`, which writes the name raw (no `filename*`) and
+        // drops the whole header when the name holds CR LF.
+        let disposition =
+            attachment_disposition(filename.as_deref(), &format!("attachment-{index}"));
+        Ok(AttachmentResponse::Ok(
+            Binary(bytes),
+            disposition,
+            "nosniff".into(),
+        ))
     }
 }
 

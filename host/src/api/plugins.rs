@@ -134,11 +134,8 @@ impl PluginsApi {
     ) -> Result<Uploaded, ApiError> {
         let tenant = state.tenant(&auth).await?;
         let bytes = read_limited(body.0, tenant.limits.upload_bytes, "component").await?;
-        let (runtime, limits, owner) = (
-            state.stages.runtime().clone(),
-            tenant.limits.clone(),
-            tenant.id.clone(),
-        );
+        let (runtime, limits) = (state.stages.runtime().clone(), tenant.limits.clone());
+        let owner = tenant.id.clone();
         let (info, bytes) = tokio::task::spawn_blocking(move || {
             runtime
                 .load(&owner, &bytes, &limits)

@@ -37,9 +37,6 @@ enum PluginCommand {
     Test(plugin_test::Args),
 }
 
-/// The command line's one user, as the artifact cache names tenants.
-const LOCAL_TENANT: &str = "local";
-
 /// Options shared by commands that run the engine.
 #[derive(Debug, clap::Args)]
 struct EngineArgs {

@@ -26,7 +26,7 @@ pub(super) fn run(args: Args) -> ExitCode {
     let loaded = args
         .engine
         .runtime()
-        .and_then(|rt| rt.load(super::LOCAL_TENANT, &bytes, &PluginLimits::default()));
+        .and_then(|rt| rt.load("cli", &bytes, &PluginLimits::default()));
     match loaded {
         Ok(plugin) => {
             let info = plugin.info();

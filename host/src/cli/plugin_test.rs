@@ -1,4 +1,4 @@
-use super::{EngineArgs, LOCAL_TENANT, inline_or_file};
+use super::{EngineArgs, inline_or_file};
 use crate::message::{Envelope, ParsedMessage};
 use crate::plugins::{Keep, Plugin, PluginLimits};
 use serde_json::json;
@@ -62,12 +62,12 @@ fn execute(args: &Args) -> Result<bool, String> {
     // message started from the prepared snapshot.
     let (plugin, config): (Plugin, Arc<str>) = if args.no_prepare {
         (
-            runtime.load(LOCAL_TENANT, &bytes, &limits).map_err(named)?,
+            runtime.load("cli", &bytes, &limits).map_err(named)?,
             config.into(),
         )
     } else {
         let prepared = runtime
-            .prepare(LOCAL_TENANT, &bytes, &config, &limits, Keep::Cached)
+            .prepare_blocking("cli", &bytes, &config, &limits, Keep::Cached)
             .map_err(named)?;
         (prepared.plugin().clone(), prepared.config().into())
     };

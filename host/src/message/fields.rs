@@ -3,17 +3,8 @@
 //! for native callers alike.
 
 use super::fold::{contains_folded, find_in_folded};
+use super::pattern::{MAX_PATTERN_LEN, Pattern};
 use super::{Address, ParsedMessage};
-use parking_lot::Mutex;
-use regex::Regex;
-use std::num::NonZeroUsize;
-use std::sync::{Arc, LazyLock};
-
-/// Longest regular expression accepted by [`ParsedMessage::field_matches`], in bytes.
-pub const MAX_PATTERN_LEN: usize = 4096;
-
-/// Compiled programs may not grow past this (regex's own guard against exponential expansion).
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// The part of a message a match primitive looks at (mirrors the WIT `field` variant).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +40,27 @@ pub enum MatchError {
     /// The pattern does not compile.
     #[error("invalid pattern: {0}")]
     Invalid(String),
+    /// Searching this input with this pattern would cost more than one search may (see
+    /// [`super::pattern`]): a simpler pattern, or one without Unicode word boundaries, runs.
+    #[error(
+        "pattern too expensive for this input: {bytes} bytes x {states} program states needs the slow engine; simplify the pattern (e.g. fewer alternatives, `(?-u:\\b)` for ASCII word boundaries)"
+    )]
+    TooExpensive {
+        /// Bytes of the value searched.
+        bytes: usize,
+        /// States of the pattern's program.
+        states: u64,
+    },
+    /// The caller's budget (the plugin's fuel) cannot pay for the search.
+    #[error("fuel budget exhausted by host scans")]
+    Budget,
 }
+
+/// A budget that host scans draw on: `charge(cost)` returns false once it cannot pay.
+pub type Charge<'a> = &'a mut dyn FnMut(u64) -> bool;
+
+/// Fuel per byte of a case-insensitive `contains`/`equals` scan.
+const FUEL_PER_SCANNED_BYTE: u64 = 1;
 
 impl ParsedMessage {
     /// Calls `each` with every text value of `field` until it returns true. Address fields present each
@@ -82,58 +93,109 @@ impl ParsedMessage {
 
     /// Whether `field` contains `needle`, ignoring case.
     pub fn field_contains(&self, field: &Field, needle: &str) -> bool {
+        self.field_contains_metered(field, needle, &mut |_| true)
+            .unwrap_or(false)
+    }
+
+    /// As [`Self::field_contains`], paying `charge` for every byte scanned before scanning it.
+    pub fn field_contains_metered(
+        &self,
+        field: &Field,
+        needle: &str,
+        charge: Charge<'_>,
+    ) -> Result<bool, MatchError> {
         let needle = needle.to_lowercase();
+        let mut pay = |len: usize| {
+            if charge((len as u64).saturating_mul(FUEL_PER_SCANNED_BYTE).max(1)) {
+                Ok(())
+            } else {
+                Err(MatchError::Budget)
+            }
+        };
         // Bodies are large: search their cached folded copy instead of folding per call.
         match field {
-            Field::TextBody => find_in_folded(self.text_body_folded(), &needle),
-            Field::HtmlBody => find_in_folded(self.html_body_folded(), &needle),
-            Field::Body => {
-                find_in_folded(self.text_body_folded(), &needle)
-                    || find_in_folded(self.html_body_folded(), &needle)
+            Field::TextBody => {
+                pay(self.text_body().len())?;
+                Ok(find_in_folded(self.text_body_folded(), &needle))
             }
-            _ => self.any_value(field, &mut |value, _| contains_folded(value, &needle)),
+            Field::HtmlBody => {
+                pay(self.html_body().len())?;
+                Ok(find_in_folded(self.html_body_folded(), &needle))
+            }
+            Field::Body => {
+                pay(self.text_body().len())?;
+                if find_in_folded(self.text_body_folded(), &needle) {
+                    return Ok(true);
+                }
+                pay(self.html_body().len())?;
+                Ok(find_in_folded(self.html_body_folded(), &needle))
+            }
+            _ => {
+                let mut refused = None;
+                let found = self.any_value(field, &mut |value, _| match pay(value.len()) {
+                    Ok(()) => contains_folded(value, &needle),
+                    Err(e) => {
+                        refused = Some(e);
+                        true
+                    }
+                });
+                refused.map_or(Ok(found), Err)
+            }
         }
     }
 
     /// Whether `field` equals `value`, ignoring case and surrounding white space; for address fields,
     /// whether any mailbox's bare address does.
     pub fn field_equals(&self, field: &Field, value: &str) -> bool {
+        self.field_equals_metered(field, value, &mut |_| true)
+            .unwrap_or(false)
+    }
+
+    /// As [`Self::field_equals`], paying `charge` for every value compared.
+    pub fn field_equals_metered(
+        &self,
+        field: &Field,
+        value: &str,
+        charge: Charge<'_>,
+    ) -> Result<bool, MatchError> {
         let value = value.trim().to_lowercase();
-        self.any_value(field, &mut |display, bare| {
+        let mut refused = None;
+        let found = self.any_value(field, &mut |display, bare| {
             let candidate = bare.unwrap_or(display).trim();
+            if !charge((candidate.len() as u64).max(1)) {
+                refused = Some(MatchError::Budget);
+                return true;
+            }
             candidate.to_lowercase() == value
-        })
+        });
+        refused.map_or(Ok(found), Err)
     }
 
-    /// Whether the regular expression `pattern` matches `field`.
+    /// Whether the regular expression `pattern` matches `field` (compiled for this call; plugins go
+    /// through a tenant's cache of compiled patterns instead).
     pub fn field_matches(&self, field: &Field, pattern: &str) -> Result<bool, MatchError> {
-        let regex = compiled(pattern)?;
-        Ok(self.any_value(field, &mut |value, _| regex.is_match(value)))
+        self.field_matches_pattern(field, &Pattern::new(pattern)?, &mut |_| true)
     }
-}
 
-/// Compiles a pattern, through a process-wide cache: a plugin runs in a fresh instance per message,
-/// so without the cache every message would recompile the same rules' patterns.
-fn compiled(pattern: &str) -> Result<Arc<Regex>, MatchError> {
-    static CACHE: LazyLock<Mutex<lru::LruCache<String, Arc<Regex>>>> = LazyLock::new(|| {
-        Mutex::new(lru::LruCache::new(
-            NonZeroUsize::new(1024).expect("non-zero"),
-        ))
-    });
-    if pattern.len() > MAX_PATTERN_LEN {
-        return Err(MatchError::TooLong(pattern.len()));
+    /// Whether `pattern` matches `field`, each search paid for through `charge` before it runs.
+    pub fn field_matches_pattern(
+        &self,
+        field: &Field,
+        pattern: &Pattern,
+        charge: Charge<'_>,
+    ) -> Result<bool, MatchError> {
+        let mut refused = None;
+        let found = self.any_value(field, &mut |value, _| match pattern
+            .is_match(value, &mut *charge)
+        {
+            Ok(found) => found,
+            Err(e) => {
+                refused = Some(e);
+                true
+            }
+        });
+        refused.map_or(Ok(found), Err)
     }
-    if let Some(regex) = CACHE.lock().get(pattern) {
-        return Ok(regex.clone());
-    }
-    let regex = regex::RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map(Arc::new)
-        .map_err(|e| MatchError::Invalid(e.to_string()))?;
-    CACHE.lock().put(pattern.to_string(), regex.clone());
-    Ok(regex)
 }
 
 #[cfg(test)]

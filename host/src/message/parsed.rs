@@ -1,4 +1,5 @@
-use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
+use super::header_block::header_block_start;
+use mail_parser::{HeaderName, HeaderValue, MessageParser, MimeHeaders, PartType};
 use self_cell::self_cell;
 use std::sync::OnceLock;
 
@@ -63,6 +64,9 @@ self_cell!(
 /// once, on first use.
 pub struct ParsedMessage {
     cell: Cell,
+    /// Where the parsed view starts in the raw bytes (after tolerated leading blank lines): header
+    /// offsets that mail-parser gives are relative to it.
+    parse_start: usize,
     envelope: Envelope,
     text: OnceLock<String>,
     html: OnceLock<String>,
@@ -83,16 +87,19 @@ impl std::fmt::Debug for ParsedMessage {
 impl ParsedMessage {
     /// Parses `raw` (see [`crate::message::parse`]) and places it in `envelope`.
     pub fn parse(raw: Vec<u8>, envelope: Envelope) -> Self {
+        let parse_start = header_block_start(&raw);
         let cell = Cell::new(raw, |raw| {
             // mail-parser has debug assertions that real mail reaches (the corpus message
             // mimekit__mbox-content-length.mbox__m01.eml does); release builds continue past them.
             // Whatever a parser bug does, the message is kept: unparsed, with its raw bytes.
-            std::panic::catch_unwind(|| MessageParser::default().parse(raw.as_slice()))
+            let from_headers = raw.get(parse_start..).unwrap_or_default();
+            std::panic::catch_unwind(|| MessageParser::default().parse(from_headers))
                 .ok()
                 .flatten()
         });
         Self {
             cell,
+            parse_start,
             envelope,
             text: OnceLock::new(),
             html: OnceLock::new(),
@@ -184,7 +191,7 @@ impl ParsedMessage {
                 .collect::<Vec<_>>()
                 .join(", "),
             _ => {
-                let raw = self.raw();
+                let raw = self.raw().get(self.parse_start..).unwrap_or_default();
                 let start = (header.offset_start() as usize).min(raw.len());
                 let end = (header.offset_end() as usize).clamp(start, raw.len());
                 unfold(&String::from_utf8_lossy(&raw[start..end]))
@@ -192,13 +199,21 @@ impl ParsedMessage {
         }
     }
 
-    /// Mailboxes of an address header; group members flattened.
-    fn addresses(
-        &self,
-        pick: impl for<'a> Fn(&'a mail_parser::Message<'a>) -> Option<&'a mail_parser::Address<'a>>,
-    ) -> Vec<Address> {
-        self.msg()
-            .and_then(pick)
+    /// The parsed value of the first top-level header called `name`.
+    ///
+    /// mail-parser's own accessors (`subject()`, `from()`, ...) take the last of duplicated headers;
+    /// mail clients show the first, and a filter must judge what the reader sees, so every
+    /// single-value header the host reads goes through here.
+    fn first_value(&self, name: HeaderName<'static>) -> Option<&HeaderValue<'_>> {
+        self.top_headers()
+            .find(|h| h.name == name)
+            .map(|h| h.value())
+    }
+
+    /// Mailboxes of the first header `name`; group members flattened.
+    fn addresses(&self, name: HeaderName<'static>) -> Vec<Address> {
+        self.first_value(name)
+            .and_then(HeaderValue::as_address)
             .map(|list| {
                 list.iter()
                     .map(|a| Address {
@@ -212,40 +227,40 @@ impl ParsedMessage {
 
     /// Mailboxes of `From`.
     pub fn from(&self) -> Vec<Address> {
-        self.addresses(|m| m.from())
+        self.addresses(HeaderName::From)
     }
 
     /// Mailboxes of `To`.
     pub fn to(&self) -> Vec<Address> {
-        self.addresses(|m| m.to())
+        self.addresses(HeaderName::To)
     }
 
     /// Mailboxes of `Cc`.
     pub fn cc(&self) -> Vec<Address> {
-        self.addresses(|m| m.cc())
+        self.addresses(HeaderName::Cc)
     }
 
     /// Mailboxes of `Reply-To`.
     pub fn reply_to(&self) -> Vec<Address> {
-        self.addresses(|m| m.reply_to())
+        self.addresses(HeaderName::ReplyTo)
     }
 
-    /// Decoded `Subject`.
+    /// Decoded `Subject` (the first, when there are several).
     pub fn subject(&self) -> Option<&str> {
-        self.msg().and_then(|m| m.subject())
+        self.first_value(HeaderName::Subject).and_then(first_text)
     }
 
     /// `Date` as seconds since the Unix epoch, when it parses to a valid date.
     pub fn date(&self) -> Option<i64> {
-        self.msg()
-            .and_then(|m| m.date())
+        self.first_value(HeaderName::Date)
+            .and_then(HeaderValue::as_datetime)
             .filter(|d| d.is_valid())
             .map(|d| d.to_timestamp())
     }
 
     /// `Message-ID` without angle brackets.
     pub fn message_id(&self) -> Option<&str> {
-        self.msg().and_then(|m| m.message_id())
+        self.first_value(HeaderName::MessageId).and_then(first_text)
     }
 
     /// The text body: text parts joined by a newline, HTML-only messages converted to text.
@@ -323,6 +338,15 @@ impl ParsedMessage {
 
     fn attachment_parts(&self) -> impl Iterator<Item = &mail_parser::MessagePart<'_>> {
         self.msg().into_iter().flat_map(|m| m.attachments())
+    }
+}
+
+/// A text header's value; of a list (a Message-ID header holding several ids), the first.
+fn first_text<'a>(value: &'a HeaderValue<'_>) -> Option<&'a str> {
+    match value {
+        HeaderValue::Text(text) => Some(text),
+        HeaderValue::TextList(list) => list.first().map(|t| t.as_ref()),
+        _ => None,
     }
 }
 

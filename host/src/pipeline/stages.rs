@@ -120,17 +120,10 @@ impl StageCache {
             return Ok(hit.clone());
         }
         let bytes = self.store.component(tenant, &version.sha256).await?;
-        let (runtime, owner, config, limits) = (
-            self.runtime.clone(),
-            key.tenant.clone(),
-            key.config.clone(),
-            limits.clone(),
-        );
-        let prepared = tokio::task::spawn_blocking(move || {
-            runtime.prepare(&owner, &bytes, &config, &limits, keep)
-        })
-        .await
-        .map_err(|e| PipelineError::Internal(format!("preparing task failed: {e}")))??;
+        let prepared = self
+            .runtime
+            .prepare(tenant, &bytes, &key.config, limits, keep)
+            .await?;
         let weight = prepared.memory_bytes();
         let evicted = area.lock().insert(tenant, key, weight, prepared.clone());
         for (key, _) in &evicted {

@@ -2,7 +2,7 @@
 //!
 //! A run is claimed, its stages prepared, then its pending items processed a batch at a time; each
 //! item's results and effects commit together. Between batches the worker notices cancels and
-//! shutdown: on shutdown the batch in flight finishes and the run goes back to the queue, so the next
+//! shutdown: on shutdown the items in flight are dropped uncommitted and the run goes back to the queue, so the next
 //! start resumes it where it stopped.
 
 use super::execute::{ReadyStage, execute};
@@ -18,6 +18,9 @@ use tokio::sync::{Notify, watch};
 
 /// How long an idle worker waits before looking at the queue again without being woken.
 const IDLE_POLL: Duration = Duration::from_secs(2);
+
+/// How often a batch in flight looks whether its run was cancelled (on any node: the database says).
+const CANCEL_POLL: Duration = Duration::from_millis(100);
 
 /// Runs pipelines. Cheap to clone.
 #[derive(Clone)]
@@ -185,13 +188,39 @@ impl Worker {
                     .await?;
                 return Ok(());
             }
-            let results = futures_util::stream::iter(items)
+            let batch = futures_util::stream::iter(items)
                 .map(|item| self.process(tenant, &run.id, &stages, &limits, item))
                 .buffer_unordered(self.inner.batch)
-                .collect::<Vec<_>>()
-                .await;
+                .collect::<Vec<_>>();
+            // A cancel stops the items in flight: dropping the batch drops their plugin calls, which
+            // frees their permits at once. Items already committed stay; the rest stay pending.
+            let mut stopping = shutdown.clone();
+            let results = tokio::select! {
+                results = batch => results,
+                // Shutdown does not wait on plugins: the items in flight are dropped uncommitted
+                // (each commits with its effects, so nothing is half-applied) and run again when the
+                // run resumes.
+                () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
+                    store.release_run(tenant, &run.id).await?;
+                    return Ok(());
+                }
+                cancelled = self.cancelled(tenant, &run.id) => {
+                    cancelled?;
+                    return Ok(());
+                }
+            };
             for result in results {
                 result?;
+            }
+        }
+    }
+
+    /// Resolves once the run is no longer running (cancelled, or ended elsewhere).
+    async fn cancelled(&self, tenant: &str, run: &str) -> Result<(), PipelineError> {
+        loop {
+            tokio::time::sleep(CANCEL_POLL).await;
+            if self.inner.store.run_status(tenant, run).await? != RunStatus::Running {
+                return Ok(());
             }
         }
     }

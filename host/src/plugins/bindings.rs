@@ -4,6 +4,8 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "filter",
     imports: { default: trappable },
+    // Async exports: the call is a future the runtime can time out and drop wherever the guest is.
+    exports: { default: async },
     with: {
         "wasmail:plugin/message.message": crate::plugins::host::MessageResource,
     },

@@ -61,21 +61,3 @@ pub(crate) fn start_epoch_ticker(engine: &Engine) {
         .map(drop)
         .unwrap_or_else(|e| tracing::error!("cannot start the epoch ticker: {e}"));
 }
-
-/// Epoch ticks that cover at least `deadline`: the ticker's phase is arbitrary, so one more.
-pub(crate) fn ticks_for(deadline: Duration) -> u64 {
-    let tick = EPOCH_TICK.as_micros().max(1);
-    u64::try_from(deadline.as_micros().div_ceil(tick)).unwrap_or(u64::MAX / 2) + 1
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ticks_cover_the_deadline() {
-        assert_eq!(ticks_for(Duration::from_millis(250)), 26);
-        assert_eq!(ticks_for(Duration::from_millis(1)), 2);
-        assert_eq!(ticks_for(Duration::ZERO), 1);
-    }
-}

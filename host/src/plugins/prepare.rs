@@ -2,81 +2,108 @@
 //! with wasmtime-wizer, and compile the snapshot. Every call then starts from memory where the
 //! configuration is already parsed, instead of parsing it again in each fresh instance.
 
+use super::LoadError;
 use super::bindings::Filter;
-use super::engine::ticks_for;
 use super::state::StoreState;
-use super::{LoadError, PluginLimits};
 use std::future::Future;
-use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+use wasmtime::Store;
 use wasmtime::component::{Component, ComponentType, Instance, Lift, Linker, WasmList};
-use wasmtime::{Engine, Store};
-use wasmtime_wizer::{ComponentInstanceState, Wizer};
+use wasmtime_wizer::{ComponentContext, ComponentInstanceState, Wizer};
 
-/// Runs `prepare` in an instrumented copy of the component and returns the snapshot's bytes.
-pub(crate) fn snapshot(
-    engine: &Engine,
-    linker: &Linker<StoreState>,
-    bytes: &[u8],
-    config: Arc<str>,
-    limits: &PluginLimits,
-) -> Result<Vec<u8>, LoadError> {
-    let failed =
-        |what: &str, e: wasmtime::Error| LoadError::Prepare(format!("{what}: {}", e.root_cause()));
+/// An instrumented copy of the component, ready to be compiled and prepared.
+pub(crate) struct Instrumented<'a> {
+    wizer: Wizer,
+    cx: ComponentContext<'a>,
+}
+
+/// Instruments `bytes` so its state can be read after `prepare`; returns the instrumented
+/// component's bytes (to compile) with what is needed to snapshot it.
+pub(crate) fn instrument(bytes: &[u8]) -> Result<(Instrumented<'_>, Vec<u8>), LoadError> {
     let mut wizer = Wizer::new();
     wizer.keep_init_func(true);
     let (cx, instrumented) = wizer
         .instrument_component(bytes)
         .map_err(|e| failed("instrumenting", e))?;
-    let component = Component::new(engine, &instrumented).map_err(|e| failed("compiling", e))?;
+    Ok((Instrumented { wizer, cx }, instrumented))
+}
 
-    let mut store = Store::new(engine, StoreState::new(config, limits));
-    store.limiter(|state| &mut state.limiter);
-    store.set_epoch_deadline(ticks_for(limits.deadline()));
-    store.epoch_deadline_trap();
-    store
-        .set_fuel(limits.fuel_base)
-        .map_err(|e| failed("setting fuel", e))?;
-    let instance = linker
-        .instantiate(&mut store, &component)
-        .map_err(|e| failed("instantiating", e))?;
-    let filter = Filter::new(&mut store, &instance).map_err(|e| failed("binding", e))?;
-    match filter
-        .wasmail_plugin_filter_stage()
-        .call_prepare(&mut store)
-    {
-        Ok(Ok(())) => {}
-        Ok(Err(rejected)) => return Err(LoadError::Rejected(rejected.message)),
-        Err(e) => {
-            let logs = store.data().logs.tail(5);
-            let last = logs
-                .iter()
-                .map(|l| l.message.as_str())
-                .collect::<Vec<_>>()
-                .join(" | ");
+fn failed(what: &str, e: wasmtime::Error) -> LoadError {
+    LoadError::Prepare(format!("{what}: {}", e.root_cause()))
+}
+
+/// Runs `prepare` in the instrumented `component` (compiled from [`instrument`]'s bytes) within
+/// `store`'s limits, and returns the snapshot's bytes. The store's deadline is armed; a guest
+/// waiting in WASI is stopped at `deadline` by a timeout around the whole call.
+pub(crate) async fn run_and_snapshot(
+    store: &mut Store<StoreState>,
+    linker: &Linker<StoreState>,
+    component: &Component,
+    instrumented: &Instrumented<'_>,
+    deadline: Instant,
+) -> Result<Vec<u8>, LoadError> {
+    let run = async {
+        let instance = linker
+            .instantiate_async(&mut *store, component)
+            .await
+            .map_err(|e| failed("instantiating", e))?;
+        let filter = Filter::new(&mut *store, &instance).map_err(|e| failed("binding", e))?;
+        match filter
+            .wasmail_plugin_filter_stage()
+            .call_prepare(&mut *store)
+            .await
+        {
+            Ok(Ok(())) => Ok(instance),
+            Ok(Err(rejected)) => Err(LoadError::Rejected(rejected.message)),
+            Err(e) => Err(LoadError::Prepare(format!(
+                "prepare failed: {}{}",
+                e.root_cause(),
+                last_logs(store)
+            ))),
+        }
+    };
+    let instance = match tokio::time::timeout_at(deadline.into(), run).await {
+        Ok(result) => result?,
+        Err(_) => {
             return Err(LoadError::Prepare(format!(
-                "prepare failed: {} {last}",
-                e.root_cause()
+                "prepare failed: the deadline passed while it waited{}",
+                last_logs(store)
             )));
         }
-    }
+    };
 
     // Reading the instance's state runs a few accessor exports; they are ours, not the plugin's, so
     // they get their own budget.
     store
         .set_fuel(u64::MAX / 2)
         .map_err(|e| failed("setting fuel", e))?;
-    store.set_epoch_deadline(u64::MAX / 2);
+    store.data_mut().budget.deadline = Instant::now() + std::time::Duration::from_secs(3600);
     let mut access = Access {
-        store: &mut store,
+        store,
         instance,
         failure: None,
     };
-    let snapshot = block_on(wizer.snapshot_component(&cx, &mut access));
+    let snapshot = instrumented
+        .wizer
+        .snapshot_component(&instrumented.cx, &mut access)
+        .await;
     if let Some(e) = access.failure {
         return Err(failed("snapshotting", e));
     }
     snapshot.map_err(|e| failed("snapshotting", e))
+}
+
+fn last_logs(store: &Store<StoreState>) -> String {
+    let logs = store.data().logs.tail(5);
+    if logs.is_empty() {
+        return String::new();
+    }
+    let last = logs
+        .iter()
+        .map(|l| l.message.as_str())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    format!(" {last}")
 }
 
 /// Wizer's view of the prepared instance: calls the accessor functions its instrumentation exports.
@@ -88,7 +115,7 @@ struct Access<'a> {
 
 impl Access<'_> {
     /// Calls the accessor `instance#func`, which takes nothing and returns one `R`.
-    fn try_call<R: ComponentType + Lift + 'static>(
+    async fn try_call<R: ComponentType + Lift + Send + Sync + 'static>(
         &mut self,
         instance: &str,
         func: &str,
@@ -105,20 +132,23 @@ impl Access<'_> {
         let typed = self
             .instance
             .get_typed_func::<(), (R,)>(&mut *self.store, inner)?;
-        Ok(typed.call(&mut *self.store, ())?.0)
+        Ok(typed.call_async(&mut *self.store, ()).await?.0)
     }
 
     /// As `try_call`; wizer's interface has no errors, so the first failure is kept for the caller
     /// and a default stands in.
-    fn call<R: ComponentType + Lift + Default + 'static>(
+    async fn call<R: ComponentType + Lift + Default + Send + Sync + 'static>(
         &mut self,
         instance: &str,
         func: &str,
     ) -> R {
-        self.try_call(instance, func).unwrap_or_else(|e| {
-            self.failure.get_or_insert(e);
-            R::default()
-        })
+        match self.try_call(instance, func).await {
+            Ok(value) => value,
+            Err(e) => {
+                self.failure.get_or_insert(e);
+                R::default()
+            }
+        }
     }
 }
 
@@ -129,15 +159,15 @@ impl ComponentInstanceState for Access<'_> {
         func: &str,
         contents: impl FnOnce(&[u8]) + Send,
     ) -> impl Future<Output = ()> + Send {
-        let list = self.try_call::<WasmList<u8>>(instance, func);
-        match list {
-            Ok(list) => contents(list.as_le_slice(&*self.store)),
-            Err(e) => {
-                self.failure.get_or_insert(e);
-                contents(&[]);
+        async move {
+            match self.try_call::<WasmList<u8>>(instance, func).await {
+                Ok(list) => contents(list.as_le_slice(&*self.store)),
+                Err(e) => {
+                    self.failure.get_or_insert(e);
+                    contents(&[]);
+                }
             }
         }
-        std::future::ready(())
     }
 
     fn call_func_ret_s32(
@@ -145,7 +175,7 @@ impl ComponentInstanceState for Access<'_> {
         instance: &str,
         func: &str,
     ) -> impl Future<Output = i32> + Send {
-        std::future::ready(self.call::<i32>(instance, func))
+        self.call::<i32>(instance, func)
     }
 
     fn call_func_ret_s64(
@@ -153,7 +183,7 @@ impl ComponentInstanceState for Access<'_> {
         instance: &str,
         func: &str,
     ) -> impl Future<Output = i64> + Send {
-        std::future::ready(self.call::<i64>(instance, func))
+        self.call::<i64>(instance, func)
     }
 
     fn call_func_ret_f32(
@@ -161,7 +191,7 @@ impl ComponentInstanceState for Access<'_> {
         instance: &str,
         func: &str,
     ) -> impl Future<Output = u32> + Send {
-        std::future::ready(self.call::<f32>(instance, func).to_bits())
+        async move { self.call::<f32>(instance, func).await.to_bits() }
     }
 
     fn call_func_ret_f64(
@@ -169,17 +199,6 @@ impl ComponentInstanceState for Access<'_> {
         instance: &str,
         func: &str,
     ) -> impl Future<Output = u64> + Send {
-        std::future::ready(self.call::<f64>(instance, func).to_bits())
-    }
-}
-
-/// Drives a future whose every step is ready (the accessors above never wait).
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-            return value;
-        }
+        async move { self.call::<f64>(instance, func).await.to_bits() }
     }
 }

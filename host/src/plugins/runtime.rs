@@ -5,18 +5,20 @@
 use super::bindings::{Filter, FilterPre};
 use super::cache::{ArtifactCache, Keep};
 use super::check::{ComponentInfo, check, sha256_hex};
-use super::engine::{EngineSettings, build, start_epoch_ticker, ticks_for};
-use super::host::MessageResource;
+use super::engine::{EngineSettings, build, start_epoch_ticker};
+use super::executor::Executor;
+use super::host::{HostRefused, MessageResource};
 use super::ledger::CacheStats;
-use super::state::{MemoryLimitExceeded, StoreState};
+use super::patterns::{PatternBudget, PatternCache};
+use super::permits::Permits;
+use super::state::{HostBudget, HostExhausted, MemoryLimitExceeded, StoreState};
 use super::{Failure, FailureKind, LoadError, Outcome, PluginLimits};
 use crate::message::ParsedMessage;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store, Trap, WasmBacktrace};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 
 /// How many log lines a failure carries.
 const FAILURE_LOG_LINES: usize = 20;
@@ -35,9 +37,16 @@ pub struct RuntimeOptions {
     pub max_memory_bytes: u64,
     /// Instance slots of the pooling allocator (plugins running at once, at most).
     pub instances: u32,
-    /// Calls of [`Runtime::run`] executing at once; more wait their turn. Plugins are CPU-bound, so
-    /// more than the core count only adds latency.
+    /// Calls of [`Runtime::run`] (and preparations) executing at once; more wait their turn.
+    /// Plugins are CPU-bound, so more than the core count only adds latency.
     pub max_concurrent_calls: usize,
+    /// How many of those permits one tenant may hold at once, so one tenant's slow calls cannot
+    /// queue every other tenant's behind them.
+    pub max_concurrent_calls_per_tenant: usize,
+    /// Threads plugin calls run on (a runtime of their own, beside the server's).
+    pub threads: usize,
+    /// Byte budgets of the compiled `matches` patterns kept between calls.
+    pub patterns: PatternBudget,
 }
 
 impl Default for RuntimeOptions {
@@ -52,6 +61,9 @@ impl Default for RuntimeOptions {
             max_memory_bytes: 1 << 30,
             instances: 1000,
             max_concurrent_calls: cores * 2,
+            max_concurrent_calls_per_tenant: cores.max(1),
+            threads: cores,
+            patterns: PatternBudget::default(),
         }
     }
 }
@@ -66,7 +78,11 @@ struct Inner {
     engine: Engine,
     linker: Linker<StoreState>,
     cache: ArtifactCache,
-    calls: Semaphore,
+    calls: Permits,
+    patterns: PatternCache,
+    executor: Executor,
+    /// Turns true when the host stops: calls in flight end at once, new ones fail.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -79,6 +95,8 @@ impl std::fmt::Debug for Runtime {
 #[derive(Clone)]
 pub struct Plugin {
     info: Arc<ComponentInfo>,
+    /// The tenant it was loaded for: its calls draw on that tenant's caches.
+    owner: Arc<str>,
     pre: FilterPre<StoreState>,
 }
 
@@ -135,20 +153,52 @@ impl Runtime {
         })?;
         start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        // The async WASI: a guest that sleeps or polls waits on a future, which the call's timeout
+        // ends; the sync flavour blocked the thread for as long as the guest asked.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| LoadError::Engine(e.to_string()))?;
         Filter::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| LoadError::Engine(e.to_string()))?;
         let cache = ArtifactCache::new(&engine, options.cache_dir, options.cache_bytes)
             .map_err(|e| LoadError::Engine(format!("artifact cache: {e}")))?;
+        let executor = Executor::new(options.threads)
+            .map_err(|e| LoadError::Engine(format!("plugin threads: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
                 linker,
                 cache,
-                calls: Semaphore::new(options.max_concurrent_calls.max(1)),
+                calls: Permits::new(
+                    options.max_concurrent_calls,
+                    options.max_concurrent_calls_per_tenant,
+                ),
+                patterns: PatternCache::new(options.patterns),
+                executor,
+                stopping: tokio::sync::watch::Sender::new(false),
             }),
         })
+    }
+
+    /// Ends every call and preparation in flight and refuses new ones: shutdown must not wait on a
+    /// plugin, whatever its deadline.
+    pub fn shutdown(&self) {
+        self.inner.stopping.send_replace(true);
+    }
+
+    /// Resolves once [`Self::shutdown`] was called.
+    async fn stopped(&self) {
+        let mut stopping = self.inner.stopping.subscribe();
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    }
+
+    /// Bytes of compiled `matches` patterns held for `tenant`, and for everyone.
+    pub fn pattern_cache_bytes(&self, tenant: &str) -> (usize, usize) {
+        self.inner.patterns.bytes(tenant)
+    }
+
+    /// Plugin calls (and preparations) that could start now without waiting for a permit.
+    pub fn free_call_permits(&self) -> usize {
+        self.inner.calls.available()
     }
 
     /// Checks a component without compiling it: size, component-ness, world, imports.
@@ -165,7 +215,7 @@ impl Runtime {
     ) -> Result<Plugin, LoadError> {
         let info = check(bytes, limits.upload_bytes)?;
         let component = self.compiled(tenant, &info.sha256, Keep::Cached, || Ok(bytes.to_vec()))?;
-        self.link(info, component)
+        self.link(tenant, info, component)
     }
 
     /// Loads a component prepared for one stage configuration: its `prepare` export runs once, the
@@ -173,7 +223,10 @@ impl Runtime {
     /// not repeated per message. The compiled snapshot is cached like any artifact, keyed by the
     /// tenant, the component and the configuration, unless `keep` is [`Keep::Ephemeral`] (an
     /// existing artifact is still used). A plugin that rejects the configuration fails here.
-    pub fn prepare(
+    ///
+    /// `prepare` runs under the tenant's limits like a call (deadline, fuel, memory) and takes one of
+    /// the same permits, so preparations cannot crowd out calls past the concurrency bound.
+    pub async fn prepare(
         &self,
         tenant: &str,
         bytes: &[u8],
@@ -187,27 +240,103 @@ impl Runtime {
             "prepared-{}",
             sha256_hex(format!("{}\0{config}", info.sha256).as_bytes())
         );
-        let component = self.compiled(tenant, &key, keep, || {
-            let snapshot = super::prepare::snapshot(
-                &self.inner.engine,
-                &self.inner.linker,
-                bytes,
-                config.clone(),
-                limits,
-            )?;
-            // The snapshot must still be a filter importing only what plugins may import.
-            check(&snapshot, usize::MAX)?;
-            Ok(snapshot)
-        })?;
+        let component = match self.inner.cache.load(&self.inner.engine, tenant, &key) {
+            Some(component) => component,
+            None => {
+                let snapshot = self.snapshot(tenant, bytes, config.clone(), limits).await?;
+                // The snapshot must still be a filter importing only what plugins may import.
+                check(&snapshot, usize::MAX)?;
+                self.compiled(tenant, &key, keep, || Ok(snapshot))?
+            }
+        };
         let memory_bytes = loaded_bytes(&component) + u64::try_from(config.len()).unwrap_or(0);
         Ok(PreparedPlugin {
-            plugin: self.link(info, component)?,
+            plugin: self.link(tenant, info, component)?,
             config,
             memory_bytes,
         })
     }
 
-    fn link(&self, info: ComponentInfo, component: Component) -> Result<Plugin, LoadError> {
+    /// [`Self::prepare`] for callers outside an async runtime (the command line).
+    pub fn prepare_blocking(
+        &self,
+        tenant: &str,
+        bytes: &[u8],
+        config: &str,
+        limits: &PluginLimits,
+        keep: Keep,
+    ) -> Result<PreparedPlugin, LoadError> {
+        self.inner
+            .executor
+            .block_on(self.prepare(tenant, bytes, config, limits, keep))
+    }
+
+    /// Runs the plugin's `prepare` under `limits` and a call permit, and snapshots the instance.
+    async fn snapshot(
+        &self,
+        tenant: &str,
+        bytes: &[u8],
+        config: Arc<str>,
+        limits: &PluginLimits,
+    ) -> Result<Vec<u8>, LoadError> {
+        let (cx, instrumented) = super::prepare::instrument(bytes)?;
+        let component = Component::new(&self.inner.engine, &instrumented)
+            .map_err(|e| LoadError::Prepare(format!("compiling: {}", e.root_cause())))?;
+        let tenant: Arc<str> = tenant.into();
+        let _permit = self
+            .inner
+            .calls
+            .acquire(&tenant)
+            .await
+            .ok_or_else(|| LoadError::Engine("the runtime is shutting down".into()))?;
+        let started = Instant::now();
+        let fuel = limits.fuel_base;
+        let mut store = self.store(tenant, config, limits, started, fuel)?;
+        let prepared = super::prepare::run_and_snapshot(
+            &mut store,
+            &self.inner.linker,
+            &component,
+            &cx,
+            started + limits.deadline(),
+        );
+        tokio::select! {
+            prepared = prepared => prepared,
+            () = self.stopped() => Err(LoadError::Engine("the host is shutting down".into())),
+        }
+    }
+
+    /// A fresh store for one call: limits, fuel, and the deadline armed on the epoch.
+    fn store(
+        &self,
+        tenant: Arc<str>,
+        config: Arc<str>,
+        limits: &PluginLimits,
+        started: Instant,
+        fuel: u64,
+    ) -> Result<Store<StoreState>, LoadError> {
+        let deadline = started + limits.deadline();
+        let state = StoreState::new(
+            config,
+            limits,
+            HostBudget::new(deadline, fuel),
+            tenant,
+            self.inner.patterns.clone(),
+        );
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store
+            .set_fuel(fuel)
+            .map_err(|e| LoadError::Engine(format!("cannot set fuel: {e}")))?;
+        arm_deadline(&mut store);
+        Ok(store)
+    }
+
+    fn link(
+        &self,
+        tenant: &str,
+        info: ComponentInfo,
+        component: Component,
+    ) -> Result<Plugin, LoadError> {
         let pre = self
             .inner
             .linker
@@ -216,6 +345,7 @@ impl Runtime {
         let pre = FilterPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         Ok(Plugin {
             info: Arc::new(info),
+            owner: tenant.into(),
             pre,
         })
     }
@@ -248,8 +378,7 @@ impl Runtime {
         self.inner.cache.stats()
     }
 
-    /// Runs a prepared plugin over `message` with the configuration it was prepared for, on a
-    /// blocking thread.
+    /// Runs a prepared plugin over `message` with the configuration it was prepared for.
     pub async fn run_prepared(
         &self,
         prepared: &PreparedPlugin,
@@ -260,7 +389,7 @@ impl Runtime {
             .await
     }
 
-    /// Runs a prepared plugin over `message` on this thread.
+    /// Runs a prepared plugin over `message` on this (non-async) thread.
     pub fn run_prepared_blocking(
         &self,
         prepared: &PreparedPlugin,
@@ -270,7 +399,9 @@ impl Runtime {
         self.run_blocking(&prepared.plugin, message, prepared.config.clone(), limits)
     }
 
-    /// Runs `plugin` over `message` on a blocking thread, at most `max_concurrent_calls` at once.
+    /// Runs `plugin` over `message` on the plugin threads, at most `max_concurrent_calls` at once.
+    /// The call ends by its deadline whatever the guest does; dropping the returned future ends it
+    /// at once and frees its permit.
     pub async fn run(
         &self,
         plugin: &Plugin,
@@ -278,17 +409,27 @@ impl Runtime {
         config: Arc<str>,
         limits: &PluginLimits,
     ) -> Result<Outcome, Failure> {
-        let permit = self.inner.calls.acquire().await;
         let (runtime, plugin, limits) = (self.clone(), plugin.clone(), limits.clone());
-        let joined = tokio::task::spawn_blocking(move || {
-            runtime.run_blocking(&plugin, message, config, &limits)
+        let mut task = self.inner.executor.spawn(async move {
+            let Some(_permit) = runtime.inner.calls.acquire(&plugin.owner).await else {
+                return Err(host_failure("the runtime is shutting down".into()));
+            };
+            runtime.call(&plugin, message, config, &limits).await
+        });
+        (&mut task.0).await.unwrap_or_else(|e| {
+            let what = if e.is_panic() {
+                panic_text(e.into_panic())
+            } else {
+                "cancelled".to_string()
+            };
+            tracing::error!("plugin call did not complete: {what}");
+            Err(host_failure(format!(
+                "internal error in the host while running the plugin: {what}"
+            )))
         })
-        .await;
-        drop(permit);
-        joined.unwrap_or_else(|e| Err(host_failure(format!("plugin call did not complete: {e}"))))
     }
 
-    /// Runs `plugin` over `message` on this thread, in a fresh store under `limits`.
+    /// Runs `plugin` over `message` on this (non-async) thread, in a fresh store under `limits`.
     pub fn run_blocking(
         &self,
         plugin: &Plugin,
@@ -298,13 +439,13 @@ impl Runtime {
     ) -> Result<Outcome, Failure> {
         // A panic in a host import (a bug of ours on some odd message) must not take the caller down:
         // it becomes this call's failure, and the store it happened in is dropped with it.
-        let call = std::panic::AssertUnwindSafe(|| self.call(plugin, message, config, limits));
+        let call = std::panic::AssertUnwindSafe(|| {
+            self.inner
+                .executor
+                .block_on(self.call(plugin, message, config, limits))
+        });
         std::panic::catch_unwind(call).unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let what = panic_text(panic);
             tracing::error!("host panic during a plugin call: {what}");
             Err(host_failure(format!(
                 "internal error in the host while running the plugin: {what}"
@@ -312,7 +453,7 @@ impl Runtime {
         })
     }
 
-    fn call(
+    async fn call(
         &self,
         plugin: &Plugin,
         message: Arc<ParsedMessage>,
@@ -320,38 +461,51 @@ impl Runtime {
         limits: &PluginLimits,
     ) -> Result<Outcome, Failure> {
         let started = Instant::now();
+        let deadline = started + limits.deadline();
         let fuel = limits.fuel_for(message.size());
-        let mut store = Store::new(&self.inner.engine, StoreState::new(config, limits));
-        store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(ticks_for(limits.deadline()));
-        store.epoch_deadline_trap();
-        if let Err(e) = store.set_fuel(fuel) {
-            return Err(host_failure(format!("cannot set fuel: {e}")));
-        }
+        let mut store = self
+            .store(plugin.owner.clone(), config, limits, started, fuel)
+            .map_err(|e| host_failure(e.to_string()))?;
 
-        let result = plugin
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| (FailureKind::Instantiation, e))
-            .and_then(|filter| {
-                let handle = store
-                    .data_mut()
-                    .table
-                    .push(MessageResource(message))
-                    .map_err(|e| {
-                        (
-                            FailureKind::Instantiation,
-                            wasmtime::Error::msg(format!("resource table: {e}")),
-                        )
-                    })?;
-                filter
-                    .wasmail_plugin_filter_stage()
-                    .call_filter(&mut store, handle)
-                    .map_err(|e| (FailureKind::Trap, e))
-            });
-        let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-        let duration = started.elapsed();
+        let call = async {
+            let filter = plugin
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| (FailureKind::Instantiation, e))?;
+            let handle = store
+                .data_mut()
+                .table
+                .push(MessageResource(message))
+                .map_err(|e| {
+                    (
+                        FailureKind::Instantiation,
+                        wasmtime::Error::msg(format!("resource table: {e}")),
+                    )
+                })?;
+            filter
+                .wasmail_plugin_filter_stage()
+                .call_filter(&mut store, handle)
+                .await
+                .map_err(|e| (FailureKind::Trap, e))
+        };
+        // In wasm, the epoch callback traps at the deadline (with a backtrace). A guest waiting in
+        // WASI, or the host, is stopped by this timeout: the call's future is dropped where it waits.
+        let result = tokio::select! {
+            timed = tokio::time::timeout_at(deadline.into(), call) => match timed {
+                Ok(result) => result,
+                Err(_) => Err((FailureKind::Deadline, wasmtime::Error::new(Trap::Interrupt))),
+            },
+            () = self.stopped() => Err((
+                FailureKind::Host,
+                wasmtime::Error::msg("the host is shutting down; the call was stopped"),
+            )),
+        };
         let state = store.data();
+        let fuel_used = fuel
+            .saturating_sub(store.get_fuel().unwrap_or(0))
+            .saturating_add(state.budget.pending);
+        let duration = started.elapsed();
         let output = state.output();
         let failure = |kind: FailureKind, message: String, backtrace: Vec<String>| Failure {
             kind,
@@ -413,6 +567,36 @@ fn loaded_bytes(component: &Component) -> u64 {
     u64::try_from(image + data).unwrap_or(u64::MAX)
 }
 
+/// Ends the store's wasm at the wall-clock deadline, yields to the executor at every epoch tick
+/// (so a timeout around the call and other calls get their turn), and moves the host's scan
+/// charges into the store's fuel.
+pub(crate) fn arm_deadline(store: &mut Store<StoreState>) {
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut cx| {
+        let budget = &mut cx.data_mut().budget;
+        if Instant::now() >= budget.deadline {
+            return Err(Trap::Interrupt.into());
+        }
+        let pending = std::mem::take(&mut budget.pending);
+        let fuel = cx.get_fuel()?;
+        if pending > fuel {
+            cx.data_mut().budget.pending = pending;
+            return Err(Trap::OutOfFuel.into());
+        }
+        cx.set_fuel(fuel - pending)?;
+        cx.data_mut().budget.fuel_seen = fuel - pending;
+        Ok(UpdateDeadline::Yield(1))
+    });
+}
+
+fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
 /// Names the failure from the trap code, the limiter's record and the phase it happened in.
 fn classify(
     phase: FailureKind,
@@ -426,6 +610,21 @@ fn classify(
             .map(ToString::to_string)
             .unwrap_or_else(|| "memory limit exceeded".to_string());
         return (FailureKind::Memory, why);
+    }
+    if let Some(HostRefused(why)) = error.downcast_ref::<HostRefused>() {
+        return match why {
+            HostExhausted::Deadline => (
+                FailureKind::Deadline,
+                format!(
+                    "deadline of {} ms exceeded (in a host call)",
+                    deadline.as_millis()
+                ),
+            ),
+            HostExhausted::Fuel => (
+                FailureKind::Fuel,
+                "fuel budget exhausted (host scans are paid from it)".to_string(),
+            ),
+        };
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => (

@@ -1,8 +1,11 @@
 //! What a store holds during one call: the message, the stage config, capped logs, the memory limiter,
-//! and (only when the guest touches WASI) a WASI context with no filesystem and no network.
+//! the call's budget for host work, and (only when the guest touches WASI) a WASI context with no
+//! filesystem and no network.
 
+use super::patterns::PatternCache;
 use super::{LogLevel, LogLine, PluginLimits};
 use std::sync::Arc;
+use std::time::Instant;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -13,12 +16,22 @@ pub(crate) struct StoreState {
     pub config: Arc<str>,
     pub logs: LogBuffer,
     pub limiter: MemoryLimiter,
+    pub budget: HostBudget,
+    /// Whose call this is, and where its compiled `matches` patterns are kept.
+    pub tenant: Arc<str>,
+    pub patterns: PatternCache,
     wasi: Option<(WasiCtx, MemoryOutputPipe)>,
     output_cap: usize,
 }
 
 impl StoreState {
-    pub fn new(config: Arc<str>, limits: &PluginLimits) -> Self {
+    pub fn new(
+        config: Arc<str>,
+        limits: &PluginLimits,
+        budget: HostBudget,
+        tenant: Arc<str>,
+        patterns: PatternCache,
+    ) -> Self {
         Self {
             table: ResourceTable::new(),
             config,
@@ -27,6 +40,9 @@ impl StoreState {
                 limit: limits.memory_bytes,
                 hit: false,
             },
+            budget,
+            tenant,
+            patterns,
             wasi: None,
             output_cap: limits.log_bytes,
         }
@@ -61,6 +77,65 @@ impl WasiView for StoreState {
             ctx,
             table: &mut self.table,
         }
+    }
+}
+
+/// What host work (the match primitives' scans, pattern compilation) a call may still do.
+///
+/// Host primitives run native code that the epoch deadline cannot interrupt, so they check the
+/// deadline before they start, and pay for the bytes they scan out of the call's fuel. The fuel
+/// itself lives in the wasm store, which host functions cannot reach: charges accumulate here and
+/// the epoch callback (every tick, with the store in hand) moves them into the store's fuel, so one
+/// budget pays for wasm instructions and host scans alike. Between ticks a charge is checked
+/// against the fuel seen at the last tick.
+#[derive(Debug)]
+pub(crate) struct HostBudget {
+    /// When the call must end.
+    pub deadline: Instant,
+    /// Fuel the store had when last synchronised.
+    pub fuel_seen: u64,
+    /// Host charges not yet taken from the store's fuel.
+    pub pending: u64,
+    /// All host charges of the call, for the report.
+    pub charged: u64,
+    /// Why the host refused work, once it did (so the failure says so).
+    pub exhausted: Option<HostExhausted>,
+}
+
+/// Why host work was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostExhausted {
+    Deadline,
+    Fuel,
+}
+
+impl HostBudget {
+    pub fn new(deadline: Instant, fuel: u64) -> Self {
+        Self {
+            deadline,
+            fuel_seen: fuel,
+            pending: 0,
+            charged: 0,
+            exhausted: None,
+        }
+    }
+
+    /// Pays `fuel` for host work about to start; false (and remembered) when the call cannot.
+    pub fn charge(&mut self, fuel: u64) -> bool {
+        if self.exhausted.is_some() {
+            return false;
+        }
+        if Instant::now() >= self.deadline {
+            self.exhausted = Some(HostExhausted::Deadline);
+            return false;
+        }
+        if self.pending.saturating_add(fuel) > self.fuel_seen {
+            self.exhausted = Some(HostExhausted::Fuel);
+            return false;
+        }
+        self.pending += fuel;
+        self.charged = self.charged.saturating_add(fuel);
+        true
     }
 }
 

@@ -5,8 +5,10 @@ mod helpers;
 
 mod admin;
 mod caches;
+mod containment;
 mod errors;
 mod isolation;
+mod malformed;
 mod messages;
 mod pipelines;
 mod plugins;

@@ -194,7 +194,15 @@ async fn a_hostile_plugin_in_a_pipeline_does_not_stall_the_server() {
     let app = spawn_app().await;
     let t = app.tenant("acme").await;
     let other = app.tenant("bystander").await;
-    set_limits(&app, &t, json!({"fuel_base": 100_000_000_000u64})).await;
+    // Each stage must meet its own limit first however loaded the machine is: the loop can only be
+    // stopped by the deadline (fuel is ample), and the growth hits a 3 MiB memory limit after a
+    // couple of allocations, long before any deadline.
+    set_limits(
+        &app,
+        &t,
+        json!({"fuel_base": 100_000_000_000u64, "memory_bytes": 3 << 20}),
+    )
+    .await;
     app.upload(&t, "hostile", "test_hostile").await;
     for i in 0..24 {
         app.import(&t, &mail(&format!("m{i}"), "x")).await;

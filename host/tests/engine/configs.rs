@@ -67,8 +67,8 @@ fn preparing_rejects_bad_configurations_of_every_first_party_plugin() {
         ),
         ("rules", r#"{"rules": []}"#, "rules: the list is empty"),
     ] {
-        match runtime().prepare(
-            "test",
+        match runtime().prepare_blocking(
+            "tenant",
             &guest(component),
             bad,
             &PluginLimits::default(),

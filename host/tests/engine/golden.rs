@@ -20,7 +20,7 @@ fn golden(plugin_name: &str, component: &str) -> BTreeMap<String, Value> {
     };
     // As a pipeline runs a stage: prepared once for its configuration.
     let prepared = runtime()
-        .prepare(
+        .prepare_blocking(
             "test",
             &guest(component),
             &config_text,
@@ -179,7 +179,7 @@ fn prepared_and_unprepared_rules_agree() {
             .expect("config");
     let limits = PluginLimits::default();
     let prepared = runtime()
-        .prepare("test", &guest("rules"), &config_text, &limits, Keep::Cached)
+        .prepare_blocking("test", &guest("rules"), &config_text, &limits, Keep::Cached)
         .expect("prepare");
     let unprepared = plugin("rules");
     for (name, raw) in corpus_and_samples() {
@@ -203,7 +203,7 @@ fn prepared_and_unprepared_rules_agree() {
 #[test]
 fn preparing_rejects_bad_rules_before_any_message() {
     let error = runtime()
-        .prepare(
+        .prepare_blocking(
             "test",
             &guest("rules"),
             r#"{"rules": [{"when": {"field": "nope", "contains": "x"}, "then": ["keep"]}]}"#,

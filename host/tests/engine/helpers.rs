@@ -24,7 +24,7 @@ pub fn runtime() -> &'static Runtime {
 /// A loaded guest on the shared runtime.
 pub fn plugin(name: &str) -> Plugin {
     runtime()
-        .load("test", &guest(name), &PluginLimits::default())
+        .load("tenant", &guest(name), &PluginLimits::default())
         .unwrap_or_else(|e| panic!("load {name}: {e}"))
 }
 

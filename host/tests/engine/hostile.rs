@@ -250,7 +250,7 @@ mod prepare {
 
     fn prepare(config: &str, limits: &PluginLimits) -> LoadError {
         runtime()
-            .prepare("test", &guest("test_hostile"), config, limits, Keep::Cached)
+            .prepare_blocking("test", &guest("test_hostile"), config, limits, Keep::Cached)
             .expect_err(config)
     }
 

@@ -8,6 +8,7 @@ mod cache;
 mod cli;
 mod concurrency;
 mod configs;
+mod containment;
 mod expectations;
 mod golden;
 mod helpers;

@@ -1,11 +1,17 @@
 //! The `message` resource: the guest's window onto the host's parsed message.
 
-use crate::message::{Address, Field, ParsedMessage};
+use crate::message::{Address, Field, MatchError, ParsedMessage};
 use crate::plugins::bindings::wasmail::plugin::message::{Host, HostMessage};
 use crate::plugins::bindings::{WitAddress, WitAttachment, WitField};
-use crate::plugins::state::StoreState;
+use crate::plugins::patterns::Lookup;
+use crate::plugins::state::{HostExhausted, StoreState};
 use std::sync::Arc;
 use wasmtime::component::Resource;
+
+/// Fuel for compiling a `matches` pattern: about what compiling costs here (tens of microseconds for a
+/// short pattern, milliseconds for a 4 KiB one), in wasm-instruction terms.
+const COMPILE_FUEL_BASE: u64 = 20_000;
+const COMPILE_FUEL_PER_BYTE: u64 = 2_000;
 
 /// Largest chunk handed out by one call (mirrors the contract's documented 64 KiB).
 const CHUNK_MAX: u64 = 64 * 1024;
@@ -18,7 +24,24 @@ impl StoreState {
     fn msg(&self, handle: &Resource<MessageResource>) -> wasmtime::Result<Arc<ParsedMessage>> {
         Ok(self.table.get(handle)?.0.clone())
     }
+
+    /// A host scan's answer: a refusal for want of budget ends the call (a trap the runtime reports
+    /// as `deadline` or `fuel`); other errors are the plugin's to handle.
+    fn scanned<T>(&self, result: Result<T, MatchError>) -> wasmtime::Result<Result<T, String>> {
+        match result {
+            Ok(value) => Ok(Ok(value)),
+            Err(MatchError::Budget) => {
+                Err(HostRefused(self.budget.exhausted.unwrap_or(HostExhausted::Fuel)).into())
+            }
+            Err(e) => Ok(Err(e.to_string())),
+        }
+    }
 }
+
+/// The trap a host primitive ends a call with when the call's deadline or fuel cannot pay for it.
+#[derive(Debug, thiserror::Error)]
+#[error("host scan refused: the call's {} is exhausted", match .0 { HostExhausted::Deadline => "deadline", HostExhausted::Fuel => "fuel" })]
+pub(crate) struct HostRefused(pub HostExhausted);
 
 fn addresses(list: Vec<Address>) -> Vec<WitAddress> {
     list.into_iter()
@@ -207,7 +230,10 @@ impl HostMessage for StoreState {
         f: WitField,
         needle: String,
     ) -> wasmtime::Result<bool> {
-        Ok(self.msg(&m)?.field_contains(&field(f), &needle))
+        let msg = self.msg(&m)?;
+        let result =
+            msg.field_contains_metered(&field(f), &needle, &mut |fuel| self.budget.charge(fuel));
+        Ok(self.scanned(result)?.unwrap_or(false))
     }
 
     fn equals(
@@ -216,7 +242,10 @@ impl HostMessage for StoreState {
         f: WitField,
         value: String,
     ) -> wasmtime::Result<bool> {
-        Ok(self.msg(&m)?.field_equals(&field(f), &value))
+        let msg = self.msg(&m)?;
+        let result =
+            msg.field_equals_metered(&field(f), &value, &mut |fuel| self.budget.charge(fuel));
+        Ok(self.scanned(result)?.unwrap_or(false))
     }
 
     fn matches(
@@ -225,10 +254,21 @@ impl HostMessage for StoreState {
         f: WitField,
         pattern: String,
     ) -> wasmtime::Result<Result<bool, String>> {
-        Ok(self
-            .msg(&m)?
-            .field_matches(&field(f), &pattern)
-            .map_err(|e| e.to_string()))
+        let msg = self.msg(&m)?;
+        // Compiling is host work too, paid on every call whether the tenant's cache has the pattern or
+        // not: a cache makes calls faster, not cheaper, so a call's fuel does not depend on what
+        // other calls did. An invalid pattern is not cached, so a guest retrying it pays every time.
+        let compile_fuel = COMPILE_FUEL_BASE + COMPILE_FUEL_PER_BYTE * pattern.len() as u64;
+        if !self.budget.charge(compile_fuel) {
+            return self.scanned(Err(MatchError::Budget));
+        }
+        let compiled = match self.patterns.get(&self.tenant, &pattern) {
+            Ok(Lookup::Hit(p) | Lookup::Compiled(p)) => p,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let result =
+            msg.field_matches_pattern(&field(f), &compiled, &mut |fuel| self.budget.charge(fuel));
+        self.scanned(result)
     }
 
     fn drop(&mut self, m: Resource<MessageResource>) -> wasmtime::Result<()> {

@@ -5,6 +5,7 @@ mod config;
 mod log;
 mod message;
 
+pub(crate) use message::HostRefused;
 pub use message::MessageResource;
 
 /// The `types` interface holds only types; the linker still wants its (empty) host trait.

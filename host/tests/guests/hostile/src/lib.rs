@@ -2,7 +2,7 @@
 //! each under the production runtime and check it is contained.
 
 use std::hint::black_box;
-use wasmail_plugin::{Action, Error, Message, config, log};
+use wasmail_plugin::{Action, Error, Field, Message, config, log};
 
 #[derive(serde::Deserialize)]
 struct Config {
@@ -24,6 +24,10 @@ fn prepare() -> Result<(), Error> {
         }
         "panic" => panic!("hostile guest panicked while preparing"),
         "reject" => Err(Error::new("this configuration is refused")),
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
@@ -77,6 +81,52 @@ fn filter(message: &Message) -> Result<Vec<Action>, Error> {
         "copy-raw" => {
             let raw = message.raw(0, message.size());
             Ok(vec![Action::Tag(format!("raw-bytes:{}", raw.len()))])
+        }
+        // Blocks in WASI rather than in wasm code: std's sleep is `subscribe-duration` + `block`.
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            Ok(vec![Action::Keep])
+        }
+        // The same through `wasi:io/poll.poll` over several clock pollables, in a loop.
+        "poll" => {
+            use wasi::clocks::monotonic_clock::subscribe_duration;
+            loop {
+                let a = subscribe_duration(30_000_000_000);
+                let b = subscribe_duration(60_000_000_000);
+                black_box(wasi::io::poll::poll(&[&a, &b]));
+            }
+        }
+        // A pattern the regex crate runs with its slow engine over a large body, again and again.
+        "regex-bomb" => {
+            let pattern = (0..8)
+                .map(|i| format!(r"\b\w{{3}}{i}\w+\b"))
+                .collect::<Vec<_>>()
+                .join("|");
+            let mut hits = 0u32;
+            for _ in 0..1_000 {
+                if let Ok(true) = message.matches(&Field::Body, &pattern) {
+                    hits += 1;
+                }
+            }
+            Ok(vec![Action::Tag(format!("hits:{hits}"))])
+        }
+        // Scans the body natively again and again: each scan is cheap for wasm, costly for the host.
+        "scan-loop" => {
+            let mut hits = 0u64;
+            loop {
+                if message.contains(&Field::Body, "needle-that-is-not-there") {
+                    hits += 1;
+                }
+                black_box(hits);
+            }
+        }
+        // Distinct patterns, each compiled by the host (and cached, if the cache lets it).
+        "regex-flood" => {
+            for i in 0..2_000u32 {
+                let pattern = format!("(?i)flood-{i}-[a-z]{{2,40}}(x|y|z){{1,8}}");
+                black_box(message.matches(&Field::Subject, &pattern).ok());
+            }
+            Ok(vec![Action::Keep])
         }
         other => Err(Error::new(format!("unknown behaviour {other}"))),
     }
