@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmail::message::{Envelope, Field, ParsedMessage};
-use wasmail::plugins::{PluginLimits, Runtime, RuntimeOptions};
+use wasmail::plugins::{Keep, PluginLimits, Runtime, RuntimeOptions};
 
 const RULES: &str = r#"{"rules": [
   {"name": "lists", "when": {"header": "List-Id", "exists": true}, "then": [{"move_to": "Lists"}]},
@@ -246,7 +246,7 @@ fn bench_filter() {
     // Production runs a stage prepared for its configuration; the native baseline likewise parses
     // the rules once. The unprepared column re-parses the configuration in every call.
     let prepared = rt
-        .prepare_blocking("tenant", &bytes, RULES, &limits)
+        .prepare_blocking("tenant", &bytes, RULES, &limits, Keep::Cached)
         .expect("prepare rules");
     let unprepared = rt.load("tenant", &bytes, &limits).expect("load rules");
     let rules = Rules::parse(RULES).expect("rules");
@@ -369,7 +369,13 @@ fn bench_throughput() {
     let rt = runtime(None);
     let limits = PluginLimits::default();
     let prepared = rt
-        .prepare_blocking("tenant", &plugin_bytes("rules"), RULES, &limits)
+        .prepare_blocking(
+            "tenant",
+            &plugin_bytes("rules"),
+            RULES,
+            &limits,
+            Keep::Cached,
+        )
         .expect("prepare rules");
     let raw = message_of(2 << 10);
     let per_thread = 40_000;
@@ -435,17 +441,17 @@ fn bench_load() {
         let rt = runtime(None);
         let start = Instant::now();
         black_box(
-            rt.prepare_blocking("tenant", &bytes, RULES, &limits)
+            rt.prepare_blocking("tenant", &bytes, RULES, &limits, Keep::Cached)
                 .expect("prepare"),
         );
         start.elapsed()
     });
-    rt.prepare_blocking("tenant", &bytes, RULES, &limits)
+    rt.prepare_blocking("tenant", &bytes, RULES, &limits, Keep::Cached)
         .expect("fill the cache");
     let warm = median(21, || {
         let start = Instant::now();
         black_box(
-            rt.prepare_blocking("tenant", &bytes, RULES, &limits)
+            rt.prepare_blocking("tenant", &bytes, RULES, &limits, Keep::Cached)
                 .expect("cached prepare"),
         );
         start.elapsed()

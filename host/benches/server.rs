@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmail::config::Config;
 use wasmail::message::{Envelope, ParsedMessage};
-use wasmail::plugins::{PluginLimits, Runtime, RuntimeOptions};
+use wasmail::plugins::{Keep, PluginLimits, Runtime, RuntimeOptions};
 use wasmail::server::Application;
 
 // As the `wasmail` binary does.
@@ -236,6 +236,7 @@ fn engine_only(messages: &[Vec<u8>]) -> Duration {
                     &guest(file),
                     &golden_config(name).to_string(),
                     &limits,
+                    Keep::Cached,
                 )
                 .expect("prepare")
         })

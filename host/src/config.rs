@@ -39,6 +39,15 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Default lifetime of a tenant token, in seconds.
     pub token_ttl_secs: u64,
+    /// Bytes the on-disk cache of compiled plugins (uploaded components and prepared stages) may
+    /// hold, all tenants together; least recently used artifacts are evicted, a tenant over its
+    /// share (`budget / tenants holding artifacts`) first. 0 caches nothing.
+    pub artifact_cache_bytes: u64,
+    /// Bytes of memory prepared pipeline stages may hold, all tenants together, evicted the same way.
+    pub stage_cache_bytes: u64,
+    /// Bytes of memory for plugins prepared by dry runs with a configuration no pipeline uses (they
+    /// are never written to disk), all tenants together.
+    pub trial_cache_bytes: u64,
 }
 
 impl Default for Config {
@@ -55,6 +64,9 @@ impl Default for Config {
             run_batch: 32,
             shutdown_grace_secs: 30,
             token_ttl_secs: 30 * 24 * 3600,
+            artifact_cache_bytes: 1 << 30,
+            stage_cache_bytes: 512 << 20,
+            trial_cache_bytes: 64 << 20,
         }
     }
 }
@@ -72,6 +84,9 @@ const ENV_KEYS: &[&str] = &[
     "run_batch",
     "shutdown_grace_secs",
     "token_ttl_secs",
+    "artifact_cache_bytes",
+    "stage_cache_bytes",
+    "trial_cache_bytes",
 ];
 
 /// `WASMAIL_*` variables that other parts read (logging, the CLI's plugin cache, profiling, the test
@@ -175,6 +190,11 @@ mod tests {
             .expect("examples/wasmail.toml is a valid configuration");
         assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
         assert_eq!(config.run_workers, 2);
+        // The example shows every key with its default.
+        let defaults = Config::default();
+        assert_eq!(config.artifact_cache_bytes, defaults.artifact_cache_bytes);
+        assert_eq!(config.stage_cache_bytes, defaults.stage_cache_bytes);
+        assert_eq!(config.trial_cache_bytes, defaults.trial_cache_bytes);
     }
 
     #[test]

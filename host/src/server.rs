@@ -8,7 +8,7 @@
 use crate::api::{self, AppState, Shared};
 use crate::auth::{Auth, AuthError};
 use crate::config::Config;
-use crate::pipeline::stages::StageCache;
+use crate::pipeline::stages::{StageBudgets, StageCache};
 use crate::pipeline::worker::Worker;
 use crate::plugins::{LoadError, Runtime, RuntimeOptions};
 use crate::store::{Store, StoreError};
@@ -85,6 +85,7 @@ impl Application {
         .await?;
         let runtime = Runtime::new(RuntimeOptions {
             cache_dir: Some(config.cache_dir()),
+            cache_bytes: config.artifact_cache_bytes,
             ..Default::default()
         })?;
         // Runs a previous process left running are resumed by this one (single node: nothing else
@@ -93,7 +94,11 @@ impl Application {
         if resumed > 0 {
             tracing::info!("resuming {resumed} interrupted run(s)");
         }
-        let stages = StageCache::new(store.clone(), runtime);
+        let budgets = StageBudgets {
+            stage_bytes: config.stage_cache_bytes,
+            trial_bytes: config.trial_cache_bytes,
+        };
+        let stages = StageCache::new(store.clone(), runtime, budgets);
         let worker = Worker::new(store.clone(), stages.clone(), config.run_batch);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -1,4 +1,6 @@
-//! Admin endpoints: tenants, their plugin limits, and their tokens.
+//! Admin endpoints: tenants, their plugin limits, and their tokens; what the plugin caches hold.
+
+mod caches;
 
 use super::Tags;
 use super::models::time;
@@ -6,6 +8,7 @@ use super::problem::{ApiError, missing};
 use super::state::{AdminToken, Shared};
 use crate::plugins::PluginLimits;
 use crate::store::{TenantRow, TokenRow, now_ms};
+use caches::Caches;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -256,6 +259,23 @@ pub struct AdminApi;
 
 #[OpenApi(tag = "Tags::Admin")]
 impl AdminApi {
+    /// What the plugin caches hold: bytes against each budget, in total and per tenant, with hits,
+    /// misses and evictions since the server started.
+    #[oai(path = "/v1/admin/caches", method = "get", operation_id = "getCaches")]
+    async fn caches(
+        &self,
+        state: Data<&Shared>,
+        auth: AdminToken,
+    ) -> Result<Json<Caches>, ApiError> {
+        state.admin(&auth)?;
+        let memory = state.stages.stats();
+        Ok(Json(Caches {
+            artifacts: state.stages.runtime().cache_stats().into(),
+            stages: memory.stages.into(),
+            trials: memory.trials.into(),
+        }))
+    }
+
     /// Create a tenant.
     #[oai(
         path = "/v1/admin/tenants",

@@ -7,7 +7,7 @@ use super::problem::{ApiError, Kind, missing};
 use super::runs::Run;
 use super::state::{Shared, TenantToken};
 use crate::pipeline::PipelineError;
-use crate::plugins::LoadError;
+use crate::plugins::{Keep, LoadError};
 use crate::store::{OnError, PipelineRow, StageRow, TenantRow};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -208,7 +208,13 @@ async fn check_stages(
             })?;
         match state
             .stages
-            .prepared(&tenant.id, &version, &row.config, &tenant.limits)
+            .prepared(
+                &tenant.id,
+                &version,
+                &row.config,
+                &tenant.limits,
+                Keep::Cached,
+            )
             .await
         {
             Ok(_) => {}

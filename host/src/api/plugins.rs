@@ -8,6 +8,7 @@ use super::state::{Shared, TenantToken};
 use crate::domain::FolderName;
 use crate::message::Envelope;
 use crate::pipeline::ingest;
+use crate::plugins::Keep;
 use crate::store::PluginVersionRow;
 use chrono::{DateTime, Utc};
 use poem::Body;
@@ -302,9 +303,16 @@ impl PluginsApi {
             Some(value) => value.to_string(),
             None => "null".to_string(),
         };
+        // A configuration no pipeline uses leaves no artifact behind (and is kept in memory only in
+        // the small area for trials): trying many configurations must not fill the caches.
+        let keep = if used_by_a_pipeline(&state, &tenant.id, &version, &config).await? {
+            Keep::Cached
+        } else {
+            Keep::Ephemeral
+        };
         let prepared = state
             .stages
-            .prepared(&tenant.id, &version, &config, &tenant.limits)
+            .prepared(&tenant.id, &version, &config, &tenant.limits, keep)
             .await?;
         let message = ingest::parse(raw, envelope).await?;
         let called = state
@@ -327,4 +335,18 @@ impl PluginsApi {
             },
         }))
     }
+}
+
+/// Whether one of the tenant's pipelines has a stage of `version` with exactly `config` (both are
+/// the canonical JSON text of the value).
+async fn used_by_a_pipeline(
+    state: &Shared,
+    tenant: &str,
+    version: &PluginVersionRow,
+    config: &str,
+) -> Result<bool, ApiError> {
+    let pipelines = state.store.pipelines(tenant).await?;
+    Ok(pipelines.iter().flat_map(|p| &p.stages).any(|stage| {
+        stage.plugin == version.name && stage.version == version.version && stage.config == config
+    }))
 }

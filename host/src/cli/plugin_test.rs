@@ -1,6 +1,6 @@
 use super::{EngineArgs, inline_or_file};
 use crate::message::{Envelope, ParsedMessage};
-use crate::plugins::{Plugin, PluginLimits};
+use crate::plugins::{Keep, Plugin, PluginLimits};
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -67,7 +67,7 @@ fn execute(args: &Args) -> Result<bool, String> {
         )
     } else {
         let prepared = runtime
-            .prepare_blocking("cli", &bytes, &config, &limits)
+            .prepare_blocking("cli", &bytes, &config, &limits, Keep::Cached)
             .map_err(named)?;
         (prepared.plugin().clone(), prepared.config().into())
     };

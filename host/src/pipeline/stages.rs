@@ -3,17 +3,22 @@
 //! Preparing compiles the component and snapshots it after its `prepare` ran with the configuration
 //! (hundreds of milliseconds the first time; the runtime's artifact cache makes it ~1 ms after that).
 //! This cache keeps prepared plugins in memory too, so a run pays for it once.
+//!
+//! Memory is bounded in bytes, not entries: each prepared plugin weighs
+//! [`PreparedPlugin::memory_bytes`] (its compiled image and memory initialisation data), and the
+//! cache evicts by least recent use with a per-tenant share (see [`crate::plugins`]'s ledger: one
+//! tenant's flood of configurations evicts only its own plugins once it holds more than
+//! `budget / tenants`). Two areas:
+//! - **stages**: what pipelines use ([`Keep::Cached`]), long-lived;
+//! - **trials**: dry runs with a configuration no pipeline uses ([`Keep::Ephemeral`]), a small
+//!   budget of its own, so trying configurations never evicts a pipeline's stages; the runtime
+//!   writes no artifact to disk for them either.
 
 use super::PipelineError;
-use crate::plugins::{PluginLimits, PreparedPlugin, Runtime};
+use crate::plugins::{CacheStats, Keep, Ledger, PluginLimits, PreparedPlugin, Runtime};
 use crate::store::{PluginVersionRow, Store};
-use lru::LruCache;
 use parking_lot::Mutex;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
-
-/// Prepared plugins kept in memory.
-const CAPACITY: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -22,12 +27,42 @@ struct Key {
     config: String,
 }
 
+type Area = Arc<Mutex<Ledger<Key, PreparedPlugin>>>;
+
+/// Byte budgets of the in-memory areas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageBudgets {
+    /// Prepared plugins pipelines use, all tenants together.
+    pub stage_bytes: u64,
+    /// Prepared plugins of dry runs whose configuration no pipeline uses, all tenants together.
+    pub trial_bytes: u64,
+}
+
+impl Default for StageBudgets {
+    fn default() -> Self {
+        Self {
+            stage_bytes: 512 << 20,
+            trial_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What the in-memory areas hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageStats {
+    /// Prepared plugins pipelines use.
+    pub stages: CacheStats,
+    /// Prepared plugins of dry runs.
+    pub trials: CacheStats,
+}
+
 /// Prepared plugins by tenant, component and configuration.
 #[derive(Clone)]
 pub struct StageCache {
     store: Store,
     runtime: Runtime,
-    prepared: Arc<Mutex<LruCache<Key, PreparedPlugin>>>,
+    stages: Area,
+    trials: Area,
 }
 
 impl std::fmt::Debug for StageCache {
@@ -38,12 +73,12 @@ impl std::fmt::Debug for StageCache {
 
 impl StageCache {
     /// An empty cache over `store`'s components.
-    pub fn new(store: Store, runtime: Runtime) -> Self {
-        let capacity = NonZeroUsize::new(CAPACITY).unwrap_or(NonZeroUsize::MIN);
+    pub fn new(store: Store, runtime: Runtime, budgets: StageBudgets) -> Self {
         Self {
             store,
             runtime,
-            prepared: Arc::new(Mutex::new(LruCache::new(capacity))),
+            stages: Arc::new(Mutex::new(Ledger::new(budgets.stage_bytes))),
+            trials: Arc::new(Mutex::new(Ledger::new(budgets.trial_bytes))),
         }
     }
 
@@ -52,29 +87,54 @@ impl StageCache {
         &self.runtime
     }
 
-    /// `version` of a tenant's plugin prepared for `config`. A configuration the plugin rejects is a
-    /// [`crate::plugins::LoadError::Rejected`].
+    /// Bytes each area holds, in total and per tenant.
+    pub fn stats(&self) -> StageStats {
+        StageStats {
+            stages: self.stages.lock().stats(),
+            trials: self.trials.lock().stats(),
+        }
+    }
+
+    /// `version` of a tenant's plugin prepared for `config`, kept as `keep` says. A configuration
+    /// the plugin rejects is a [`crate::plugins::LoadError::Rejected`].
     pub async fn prepared(
         &self,
         tenant: &str,
         version: &PluginVersionRow,
         config: &str,
         limits: &PluginLimits,
+        keep: Keep,
     ) -> Result<PreparedPlugin, PipelineError> {
         let key = Key {
             tenant: tenant.to_string(),
             sha256: version.sha256.clone(),
             config: config.to_string(),
         };
-        if let Some(hit) = self.prepared.lock().get(&key) {
+        let area = match keep {
+            Keep::Cached => &self.stages,
+            // A trial of a configuration a pipeline has since started using is served from there.
+            Keep::Ephemeral if self.stages.lock().contains(&key) => &self.stages,
+            Keep::Ephemeral => &self.trials,
+        };
+        if let Some(hit) = area.lock().get(tenant, &key) {
             return Ok(hit.clone());
         }
         let bytes = self.store.component(tenant, &version.sha256).await?;
         let prepared = self
             .runtime
-            .prepare(tenant, &bytes, &key.config, limits)
+            .prepare(tenant, &bytes, &key.config, limits, keep)
             .await?;
-        self.prepared.lock().put(key, prepared.clone());
+        let weight = prepared.memory_bytes();
+        let evicted = area.lock().insert(tenant, key, weight, prepared.clone());
+        for (key, _) in &evicted {
+            tracing::debug!(
+                tenant = key.tenant,
+                sha256 = key.sha256,
+                "evicting a prepared plugin from memory"
+            );
+        }
+        // Dropped here, outside the lock: unmapping a compiled image takes a moment.
+        drop(evicted);
         Ok(prepared)
     }
 }

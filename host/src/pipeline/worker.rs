@@ -8,6 +8,7 @@
 use super::execute::{ReadyStage, execute};
 use super::stages::StageCache;
 use super::{PipelineError, ingest};
+use crate::plugins::Keep;
 use crate::store::{ItemStatus, RunRow, RunStatus, Store, StoreError, WorkItem};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
@@ -148,7 +149,7 @@ impl Worker {
                 Ok(version) => {
                     self.inner
                         .stages
-                        .prepared(tenant, &version, &row.config, &limits)
+                        .prepared(tenant, &version, &row.config, &limits, Keep::Cached)
                         .await
                 }
                 Err(e) => Err(e.into()),

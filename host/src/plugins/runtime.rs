@@ -3,11 +3,12 @@
 #![allow(clippy::result_large_err)]
 
 use super::bindings::{Filter, FilterPre};
-use super::cache::ArtifactCache;
+use super::cache::{ArtifactCache, Keep};
 use super::check::{ComponentInfo, check, sha256_hex};
 use super::engine::{EngineSettings, build, start_epoch_ticker};
 use super::executor::Executor;
 use super::host::{HostRefused, MessageResource};
+use super::ledger::CacheStats;
 use super::patterns::{PatternBudget, PatternCache};
 use super::permits::Permits;
 use super::state::{HostBudget, HostExhausted, MemoryLimitExceeded, StoreState};
@@ -27,6 +28,9 @@ const FAILURE_LOG_LINES: usize = 20;
 pub struct RuntimeOptions {
     /// Where compiled artifacts are cached; `None` compiles every load.
     pub cache_dir: Option<PathBuf>,
+    /// Bytes the artifact cache may hold on disk, all tenants together (see the cache's module docs
+    /// for the per-tenant share).
+    pub cache_bytes: u64,
     /// Native stack a plugin's WebAssembly may use (engine-wide in wasmtime), bytes.
     pub max_wasm_stack: usize,
     /// Ceiling for any tenant's memory limit, bytes.
@@ -52,6 +56,7 @@ impl Default for RuntimeOptions {
             .unwrap_or(2);
         Self {
             cache_dir: None,
+            cache_bytes: 1 << 30,
             max_wasm_stack: 512 << 10,
             max_memory_bytes: 1 << 30,
             instances: 1000,
@@ -115,6 +120,7 @@ impl Plugin {
 pub struct PreparedPlugin {
     plugin: Plugin,
     config: Arc<str>,
+    memory_bytes: u64,
 }
 
 impl PreparedPlugin {
@@ -126,6 +132,14 @@ impl PreparedPlugin {
     /// The configuration it was prepared with.
     pub fn config(&self) -> &str {
         &self.config
+    }
+
+    /// What keeping it loaded costs, bytes: the compiled image (code, and the snapshot's memory
+    /// initialisation data, which the image carries), plus that data again for the copy-on-write
+    /// memory image wasmtime builds from it (a memfd when the image is not mapped from a file), which
+    /// is at most the image less its code; and the configuration.
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory_bytes
     }
 }
 
@@ -145,7 +159,7 @@ impl Runtime {
             .map_err(|e| LoadError::Engine(e.to_string()))?;
         Filter::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| LoadError::Engine(e.to_string()))?;
-        let cache = ArtifactCache::new(&engine, options.cache_dir)
+        let cache = ArtifactCache::new(&engine, options.cache_dir, options.cache_bytes)
             .map_err(|e| LoadError::Engine(format!("artifact cache: {e}")))?;
         let executor = Executor::new(options.threads)
             .map_err(|e| LoadError::Engine(format!("plugin threads: {e}")))?;
@@ -192,7 +206,7 @@ impl Runtime {
         check(bytes, limits.upload_bytes)
     }
 
-    /// Checks, compiles (or loads the cached artifact) and pre-instantiates a component.
+    /// Checks, compiles (or loads `tenant`'s cached artifact) and pre-instantiates a component.
     pub fn load(
         &self,
         tenant: &str,
@@ -200,14 +214,15 @@ impl Runtime {
         limits: &PluginLimits,
     ) -> Result<Plugin, LoadError> {
         let info = check(bytes, limits.upload_bytes)?;
-        let component = self.compiled(&info.sha256, || Ok(bytes.to_vec()))?;
+        let component = self.compiled(tenant, &info.sha256, Keep::Cached, || Ok(bytes.to_vec()))?;
         self.link(tenant, info, component)
     }
 
     /// Loads a component prepared for one stage configuration: its `prepare` export runs once, the
     /// instance is snapshotted, and every call starts from the snapshot, so configuration parsing is
     /// not repeated per message. The compiled snapshot is cached like any artifact, keyed by the
-    /// component and the configuration. A plugin that rejects the configuration fails here.
+    /// tenant, the component and the configuration, unless `keep` is [`Keep::Ephemeral`] (an
+    /// existing artifact is still used). A plugin that rejects the configuration fails here.
     ///
     /// `prepare` runs under the tenant's limits like a call (deadline, fuel, memory) and takes one of
     /// the same permits, so preparations cannot crowd out calls past the concurrency bound.
@@ -217,6 +232,7 @@ impl Runtime {
         bytes: &[u8],
         config: &str,
         limits: &PluginLimits,
+        keep: Keep,
     ) -> Result<PreparedPlugin, LoadError> {
         let info = check(bytes, limits.upload_bytes)?;
         let config: Arc<str> = config.into();
@@ -224,18 +240,20 @@ impl Runtime {
             "prepared-{}",
             sha256_hex(format!("{}\0{config}", info.sha256).as_bytes())
         );
-        let component = match self.inner.cache.load(&self.inner.engine, &key) {
+        let component = match self.inner.cache.load(&self.inner.engine, tenant, &key) {
             Some(component) => component,
             None => {
                 let snapshot = self.snapshot(tenant, bytes, config.clone(), limits).await?;
                 // The snapshot must still be a filter importing only what plugins may import.
                 check(&snapshot, usize::MAX)?;
-                self.compiled(&key, || Ok(snapshot))?
+                self.compiled(tenant, &key, keep, || Ok(snapshot))?
             }
         };
+        let memory_bytes = loaded_bytes(&component) + u64::try_from(config.len()).unwrap_or(0);
         Ok(PreparedPlugin {
             plugin: self.link(tenant, info, component)?,
             config,
+            memory_bytes,
         })
     }
 
@@ -246,10 +264,11 @@ impl Runtime {
         bytes: &[u8],
         config: &str,
         limits: &PluginLimits,
+        keep: Keep,
     ) -> Result<PreparedPlugin, LoadError> {
         self.inner
             .executor
-            .block_on(self.prepare(tenant, bytes, config, limits))
+            .block_on(self.prepare(tenant, bytes, config, limits, keep))
     }
 
     /// Runs the plugin's `prepare` under `limits` and a call permit, and snapshots the instance.
@@ -331,24 +350,32 @@ impl Runtime {
         })
     }
 
-    /// The compiled component for `key`: from the artifact cache, or compiled from `source()`.
+    /// The compiled component for `key`: from `tenant`'s artifact cache, or compiled from
+    /// `source()` (and cached unless `keep` is ephemeral).
     fn compiled(
         &self,
+        tenant: &str,
         key: &str,
+        keep: Keep,
         source: impl FnOnce() -> Result<Vec<u8>, LoadError>,
     ) -> Result<Component, LoadError> {
         let engine = &self.inner.engine;
-        if let Some(component) = self.inner.cache.load(engine, key) {
+        if let Some(component) = self.inner.cache.load(engine, tenant, key) {
             return Ok(component);
         }
         let artifact = engine
             .precompile_component(&source()?)
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-        self.inner.cache.store(key, &artifact);
+        self.inner.cache.store(tenant, key, &artifact, keep);
         // SAFETY: `artifact` was produced just now by this very engine from a checked component.
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize(engine, &artifact) };
         component.map_err(|e| LoadError::Compile(format!("{e:#}")))
+    }
+
+    /// Bytes the on-disk artifact cache holds, in total and per tenant.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.stats()
     }
 
     /// Runs a prepared plugin over `message` with the configuration it was prepared for.
@@ -529,6 +556,15 @@ impl Runtime {
             }
         }
     }
+}
+
+/// Memory a loaded component holds: its image, plus at most the image less its code again for the
+/// copy-on-write memory images (see [`PreparedPlugin::memory_bytes`]).
+fn loaded_bytes(component: &Component) -> u64 {
+    let image = component.image_range();
+    let image = (image.end as usize).saturating_sub(image.start as usize);
+    let data = image.saturating_sub(component.text().len());
+    u64::try_from(image + data).unwrap_or(u64::MAX)
 }
 
 /// Ends the store's wasm at the wall-clock deadline, yields to the executor at every epoch tick

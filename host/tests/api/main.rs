@@ -5,6 +5,7 @@ mod helpers;
 
 mod actions;
 mod admin;
+mod caches;
 mod containment;
 mod errors;
 mod isolation;

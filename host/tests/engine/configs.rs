@@ -2,7 +2,7 @@
 //! message is touched.
 
 use crate::helpers::{config, message, plugin, runtime};
-use wasmail::plugins::{FailureKind, PluginLimits};
+use wasmail::plugins::{FailureKind, Keep, PluginLimits};
 
 const SAMPLE: &[u8] = b"From: a@example.com\r\nSubject: hi\r\n\r\nhello\r\n";
 
@@ -67,8 +67,13 @@ fn preparing_rejects_bad_configurations_of_every_first_party_plugin() {
         ),
         ("rules", r#"{"rules": []}"#, "rules: the list is empty"),
     ] {
-        match runtime().prepare_blocking("tenant", &guest(component), bad, &PluginLimits::default())
-        {
+        match runtime().prepare_blocking(
+            "tenant",
+            &guest(component),
+            bad,
+            &PluginLimits::default(),
+            Keep::Cached,
+        ) {
             Err(LoadError::Rejected(why)) => assert!(why.contains(expected), "{component}: {why}"),
             other => panic!("{component}: expected a rejection, got {other:?}"),
         }

@@ -6,7 +6,8 @@ use crate::helpers::{config, guest, message, target_dir};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmail::plugins::{
-    Action, FailureKind, LoadError, PatternBudget, Plugin, PluginLimits, Runtime, RuntimeOptions,
+    Action, FailureKind, Keep, LoadError, PatternBudget, Plugin, PluginLimits, Runtime,
+    RuntimeOptions,
 };
 
 /// Slack allowed past a deadline on a loaded 2-core machine: the point is "stopped near its
@@ -104,6 +105,7 @@ fn a_sleeping_prepare_ends_at_its_deadline() {
             &guest("test_hostile"),
             r#"{"prepare": "sleep"}"#,
             &limits(100),
+            Keep::Cached,
         )
         .expect_err("a sleeping prepare");
     let took = started.elapsed();

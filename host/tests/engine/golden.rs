@@ -7,7 +7,7 @@
 use crate::helpers::{config, corpus_and_samples, guest, message, plugin, runtime, workspace_root};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use wasmail::plugins::PluginLimits;
+use wasmail::plugins::{Keep, PluginLimits};
 
 /// Runs `component` with its golden config over the corpus; compares with (or blesses) the golden file.
 fn golden(plugin_name: &str, component: &str) -> BTreeMap<String, Value> {
@@ -20,7 +20,13 @@ fn golden(plugin_name: &str, component: &str) -> BTreeMap<String, Value> {
     };
     // As a pipeline runs a stage: prepared once for its configuration.
     let prepared = runtime()
-        .prepare_blocking("tenant", &guest(component), &config_text, &limits)
+        .prepare_blocking(
+            "test",
+            &guest(component),
+            &config_text,
+            &limits,
+            Keep::Cached,
+        )
         .expect("prepare");
     let mut actual = BTreeMap::new();
     for (name, raw) in corpus_and_samples() {
@@ -173,7 +179,7 @@ fn prepared_and_unprepared_rules_agree() {
             .expect("config");
     let limits = PluginLimits::default();
     let prepared = runtime()
-        .prepare_blocking("tenant", &guest("rules"), &config_text, &limits)
+        .prepare_blocking("test", &guest("rules"), &config_text, &limits, Keep::Cached)
         .expect("prepare");
     let unprepared = plugin("rules");
     for (name, raw) in corpus_and_samples() {
@@ -198,10 +204,11 @@ fn prepared_and_unprepared_rules_agree() {
 fn preparing_rejects_bad_rules_before_any_message() {
     let error = runtime()
         .prepare_blocking(
-            "tenant",
+            "test",
             &guest("rules"),
             r#"{"rules": [{"when": {"field": "nope", "contains": "x"}, "then": ["keep"]}]}"#,
             &PluginLimits::default(),
+            Keep::Cached,
         )
         .expect_err("bad rules");
     let text = error.to_string();

@@ -173,7 +173,7 @@ fn files_cannot_be_read() {
 
 #[test]
 fn socket_use_is_refused_at_upload() {
-    match runtime().load("tenant", &guest("test_socket"), &PluginLimits::default()) {
+    match runtime().load("test", &guest("test_socket"), &PluginLimits::default()) {
         Err(LoadError::ForbiddenImport(name)) => {
             assert!(name.starts_with("wasi:sockets/"), "{name}")
         }
@@ -185,7 +185,7 @@ fn socket_use_is_refused_at_upload() {
 #[test]
 fn imports_the_host_does_not_offer_are_refused() {
     match runtime().load(
-        "tenant",
+        "test",
         &guest("test_forbidden_import"),
         &PluginLimits::default(),
     ) {
@@ -197,7 +197,7 @@ fn imports_the_host_does_not_offer_are_refused() {
 #[test]
 fn a_core_module_is_not_a_component() {
     let module = wat::parse_str(r#"(module (func (export "filter")))"#).expect("wat");
-    match runtime().load("tenant", &module, &PluginLimits::default()) {
+    match runtime().load("test", &module, &PluginLimits::default()) {
         Err(LoadError::NotComponent(why)) => {
             assert!(why.contains("core WebAssembly module"), "{why}")
         }
@@ -209,7 +209,7 @@ fn a_core_module_is_not_a_component() {
 fn a_17_mib_upload_is_too_large() {
     let mut bytes = guest("rules");
     bytes.resize(17 << 20, 0);
-    match runtime().load("tenant", &bytes, &PluginLimits::default()) {
+    match runtime().load("test", &bytes, &PluginLimits::default()) {
         Err(LoadError::TooLarge { size, limit }) => {
             assert_eq!(size, 17 << 20);
             assert_eq!(limit, 16 << 20);
@@ -224,7 +224,7 @@ fn a_corrupt_component_is_invalid() {
     let len = bytes.len();
     bytes.truncate(len / 2);
     let error = runtime()
-        .load("tenant", &bytes, &PluginLimits::default())
+        .load("test", &bytes, &PluginLimits::default())
         .expect_err("truncated component");
     assert!(
         matches!(error, LoadError::Invalid(_) | LoadError::Compile(_)),
@@ -246,11 +246,11 @@ fn instantiation_failure_when_initial_memory_exceeds_the_limit() {
 
 mod prepare {
     use crate::helpers::{guest, runtime};
-    use wasmail::plugins::{LoadError, PluginLimits};
+    use wasmail::plugins::{Keep, LoadError, PluginLimits};
 
     fn prepare(config: &str, limits: &PluginLimits) -> LoadError {
         runtime()
-            .prepare_blocking("tenant", &guest("test_hostile"), config, limits)
+            .prepare_blocking("test", &guest("test_hostile"), config, limits, Keep::Cached)
             .expect_err(config)
     }
 
