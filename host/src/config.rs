@@ -36,6 +36,13 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Default lifetime of a tenant token, in seconds.
     pub token_ttl_secs: u64,
+    /// Plugin compiles running at once, all tenants together (each takes one core); unset: half
+    /// the cores, at least one.
+    pub max_concurrent_compiles: Option<usize>,
+    /// Plugin compiles of one tenant running at once.
+    pub max_concurrent_compiles_per_tenant: usize,
+    /// The executable plugin compiles run in (`<exe> compile-worker`); unset: this binary.
+    pub compiler_exe: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -51,6 +58,9 @@ impl Default for Config {
             run_batch: 32,
             shutdown_grace_secs: 30,
             token_ttl_secs: 30 * 24 * 3600,
+            max_concurrent_compiles: None,
+            max_concurrent_compiles_per_tenant: 1,
+            compiler_exe: None,
         }
     }
 }
@@ -67,6 +77,8 @@ const ENV_KEYS: &[&str] = &[
     "run_batch",
     "shutdown_grace_secs",
     "token_ttl_secs",
+    "max_concurrent_compiles",
+    "max_concurrent_compiles_per_tenant",
 ];
 
 /// `WASMAIL_*` variables that other parts read (logging, the CLI's plugin cache, profiling, the test
@@ -140,6 +152,12 @@ impl Config {
         if self.run_workers == 0 || self.run_batch == 0 {
             return Err(ConfigError(
                 "run_workers and run_batch must be at least 1".into(),
+            ));
+        }
+        if self.max_concurrent_compiles == Some(0) || self.max_concurrent_compiles_per_tenant == 0 {
+            return Err(ConfigError(
+                "max_concurrent_compiles and max_concurrent_compiles_per_tenant must be at least 1"
+                    .into(),
             ));
         }
         if self.max_message_bytes == 0 {

@@ -83,9 +83,15 @@ impl Application {
             config.jwt_secret.as_ref(),
         )
         .await?;
+        let defaults = RuntimeOptions::default();
         let runtime = Runtime::new(RuntimeOptions {
             cache_dir: Some(config.cache_dir()),
-            ..Default::default()
+            compiler_exe: config.compiler_exe.clone().unwrap_or(defaults.compiler_exe),
+            max_concurrent_compiles: config
+                .max_concurrent_compiles
+                .unwrap_or(defaults.max_concurrent_compiles),
+            max_concurrent_compiles_per_tenant: config.max_concurrent_compiles_per_tenant,
+            ..defaults
         })?;
         // Runs a previous process left running are resumed by this one (single node: nothing else
         // can be executing them).
@@ -141,10 +147,14 @@ impl Application {
         let workers = self.workers;
         let worker_task = tokio::spawn(async move { worker.run(workers, stop_rx).await });
         let state = self.state.clone();
+        let stopping = self.state.clone();
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests and run batches");
             let _ = stop_tx.send(true);
+            // A compile can take a minute: stop them (killing their workers) rather than hold
+            // the shutdown; their uploads answer 503 and can be sent again.
+            stopping.stages.runtime().stop_compiles();
         };
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(api::app(self.state), signal, Some(self.grace))

@@ -10,6 +10,8 @@ mod action;
 mod bindings;
 mod cache;
 mod check;
+mod compile;
+mod compile_worker;
 mod engine;
 mod error;
 mod host;
@@ -21,6 +23,8 @@ mod state;
 
 pub use action::Action;
 pub use check::{ALLOWED_IMPORTS, ComponentInfo, FILTER_EXPORT};
+pub use compile::WORKER_COMMAND;
+pub use compile_worker::compile_worker;
 pub use error::{Failure, FailureKind, LoadError};
 pub use limits::PluginLimits;
 pub use outcome::{LogLevel, LogLine, Outcome};

@@ -5,6 +5,7 @@
 use super::bindings::{Filter, FilterPre};
 use super::cache::ArtifactCache;
 use super::check::{ComponentInfo, check, sha256_hex};
+use super::compile::{CompileBudget, Compiler, InFlight};
 use super::engine::{EngineSettings, build, start_epoch_ticker, ticks_for};
 use super::host::MessageResource;
 use super::state::{MemoryLimitExceeded, StoreState};
@@ -34,6 +35,13 @@ pub struct RuntimeOptions {
     /// Calls of [`Runtime::run`] executing at once; more wait their turn. Plugins are CPU-bound, so
     /// more than the core count only adds latency.
     pub max_concurrent_calls: usize,
+    /// The executable compiles run in: the wasmail binary (`wasmail compile-worker`). Tests and
+    /// benchmarks, whose own executable is not wasmail, set `env!("CARGO_BIN_EXE_wasmail")`.
+    pub compiler_exe: PathBuf,
+    /// Compiles running at once, all tenants together; more wait their turn. Each uses one core.
+    pub max_concurrent_compiles: usize,
+    /// Compiles of one tenant running at once.
+    pub max_concurrent_compiles_per_tenant: usize,
 }
 
 impl Default for RuntimeOptions {
@@ -47,8 +55,23 @@ impl Default for RuntimeOptions {
             max_memory_bytes: 1 << 30,
             instances: 1000,
             max_concurrent_calls: cores * 2,
+            compiler_exe: default_compiler_exe(),
+            // Half the cores at most: the other half keeps serving calls while plugins compile.
+            max_concurrent_compiles: (cores / 2).max(1),
+            max_concurrent_compiles_per_tenant: 1,
         }
     }
+}
+
+/// This very binary. On Linux `/proc/self/exe` names it even after the file was replaced (an
+/// upgrade in place), so the worker is always the same build as the server and its artifacts
+/// always load.
+fn default_compiler_exe() -> PathBuf {
+    let proc_self = PathBuf::from("/proc/self/exe");
+    if proc_self.exists() {
+        return proc_self;
+    }
+    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("wasmail"))
 }
 
 /// Runs plugins. Cheap to clone and safe to use from many threads and tasks at once.
@@ -62,6 +85,8 @@ struct Inner {
     linker: Linker<StoreState>,
     cache: ArtifactCache,
     calls: Semaphore,
+    compiler: Compiler,
+    compiling: InFlight<Component>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -133,6 +158,12 @@ impl Runtime {
                 linker,
                 cache,
                 calls: Semaphore::new(options.max_concurrent_calls.max(1)),
+                compiler: Compiler::new(
+                    options.compiler_exe,
+                    options.max_concurrent_compiles,
+                    options.max_concurrent_compiles_per_tenant,
+                ),
+                compiling: InFlight::default(),
             }),
         })
     }
@@ -142,11 +173,45 @@ impl Runtime {
         check(bytes, limits.upload_bytes)
     }
 
-    /// Checks, compiles (or loads the cached artifact) and pre-instantiates a component.
-    pub fn load(&self, bytes: &[u8], limits: &PluginLimits) -> Result<Plugin, LoadError> {
+    /// Checks, compiles (or loads the cached artifact) and pre-instantiates a component of
+    /// `tenant`, compiling within the tenant's compile budget and slots. Dropping the future stops
+    /// the compile.
+    pub async fn load(
+        &self,
+        tenant: &str,
+        bytes: &[u8],
+        limits: &PluginLimits,
+    ) -> Result<Plugin, LoadError> {
         let info = check(bytes, limits.upload_bytes)?;
-        let component = self.compiled(&info.sha256, || Ok(bytes.to_vec()))?;
+        let component = self
+            .compiled(tenant, &info.sha256, limits, || async { Ok(bytes.to_vec()) })
+            .await?;
         self.link(info, component)
+    }
+
+    /// Stops every compile in progress and refuses new ones: the server is shutting down.
+    pub fn stop_compiles(&self) {
+        self.inner.compiler.stop();
+    }
+
+    /// Compiles `wasm` (not cached) in the compile pool, within `tenant`'s budget; the prepare
+    /// path compiles the instrumented component with this.
+    #[allow(dead_code)] // used by the async prepare path
+    pub(crate) async fn compile_component(
+        &self,
+        tenant: &str,
+        wasm: &[u8],
+        limits: &PluginLimits,
+    ) -> Result<Component, LoadError> {
+        let budget = CompileBudget::of(limits);
+        let key = format!("uncached-{}", sha256_hex(wasm));
+        self.inner
+            .compiling
+            .run(&key, budget, || async {
+                let artifact = self.inner.compiler.compile(tenant, wasm, budget).await?;
+                self.deserialize(&artifact)
+            })
+            .await
     }
 
     /// Loads a component prepared for one stage configuration: its `prepare` export runs once, the
@@ -165,7 +230,7 @@ impl Runtime {
             "prepared-{}",
             sha256_hex(format!("{}\0{config}", info.sha256).as_bytes())
         );
-        let component = self.compiled(&key, || {
+        let component = self.compiled_in_process(&key, || {
             let snapshot = super::prepare::snapshot(
                 &self.inner.engine,
                 &self.inner.linker,
@@ -196,8 +261,44 @@ impl Runtime {
         })
     }
 
-    /// The compiled component for `key`: from the artifact cache, or compiled from `source()`.
-    fn compiled(
+    /// The compiled component for `key`: from the artifact cache, or compiled from `source()` in
+    /// the compile pool within `tenant`'s budget. One key is compiled once at a time: concurrent
+    /// requests for it share the result.
+    async fn compiled<F, Fut>(
+        &self,
+        tenant: &str,
+        key: &str,
+        limits: &PluginLimits,
+        source: F,
+    ) -> Result<Component, LoadError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<u8>, LoadError>>,
+    {
+        let engine = &self.inner.engine;
+        if let Some(component) = self.inner.cache.load(engine, key) {
+            return Ok(component);
+        }
+        let budget = CompileBudget::of(limits);
+        self.inner
+            .compiling
+            .run(key, budget, || async {
+                // A compile of this key may have finished between the lookup above and now.
+                if let Some(component) = self.inner.cache.load(engine, key) {
+                    return Ok(component);
+                }
+                let wasm = source().await?;
+                let artifact = self.inner.compiler.compile(tenant, &wasm, budget).await?;
+                self.inner.cache.store(key, &artifact);
+                self.deserialize(&artifact)
+            })
+            .await
+    }
+
+    /// The compiled component for `key`, compiled on this thread without a budget: the prepare
+    /// path's snapshot (a component that already compiled within budget, plus its memory image),
+    /// until prepare runs async and uses [`Self::compiled`].
+    fn compiled_in_process(
         &self,
         key: &str,
         source: impl FnOnce() -> Result<Vec<u8>, LoadError>,
@@ -210,10 +311,26 @@ impl Runtime {
             .precompile_component(&source()?)
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
         self.inner.cache.store(key, &artifact);
-        // SAFETY: `artifact` was produced just now by this very engine from a checked component.
+        self.deserialize(&artifact)
+    }
+
+    /// Loads an artifact compiled for this engine's configuration just now.
+    fn deserialize(&self, artifact: &[u8]) -> Result<Component, LoadError> {
+        // SAFETY: `artifact` was produced just now from a checked component, by this engine or by
+        // a compile worker of this very binary with the same compilation settings (wasmtime
+        // checks the settings again and refuses a mismatch).
         #[allow(unsafe_code)]
-        let component = unsafe { Component::deserialize(engine, &artifact) };
-        component.map_err(|e| LoadError::Compile(format!("{e:#}")))
+        let component = unsafe { Component::deserialize(&self.inner.engine, artifact) };
+        component.map_err(|e| {
+            let why = format!("{e:#}");
+            // The pooling allocator's own per-component check: the static check at upload should
+            // have refused this already, but its counts are a lower bound for nested components.
+            if why.contains("pooling allocator") {
+                LoadError::ExceedsLimits(why)
+            } else {
+                LoadError::Compile(why)
+            }
+        })
     }
 
     /// Runs a prepared plugin over `message` with the configuration it was prepared for, on a
