@@ -14,9 +14,12 @@ pub(super) struct Args {
     /// Whose compile this is; only shown (in `ps`), not used.
     #[arg(long, default_value = "")]
     tenant: String,
+    /// Set by the worker itself once it runs inside its limits.
+    #[arg(long)]
+    limited: bool,
 }
 
 pub(super) fn run(args: Args) -> ExitCode {
     let _ = args.tenant;
-    crate::plugins::compile_worker(args.cpu_secs, args.memory_bytes)
+    crate::plugins::compile_worker(args.cpu_secs, args.memory_bytes, args.limited)
 }

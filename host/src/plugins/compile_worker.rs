@@ -14,13 +14,33 @@ use std::process::ExitCode;
 /// not address space reserved and never made writable, which allocators and wasmtime reserve
 /// generously; so a limit near a compile's real footprint works, where RLIMIT_AS would need
 /// slack for reservations that cost nothing.
-pub fn compile_worker(cpu_secs: u64, memory_bytes: u64) -> ExitCode {
-    let limited = setrlimit(Resource::RLIMIT_CORE, 0, 0)
-        .and_then(|()| setrlimit(Resource::RLIMIT_CPU, cpu_secs, cpu_secs.saturating_add(1)))
-        .and_then(|()| setrlimit(Resource::RLIMIT_DATA, memory_bytes, memory_bytes));
-    if let Err(e) = limited {
-        eprintln!("cannot limit the compile worker: {e}");
-        return ExitCode::from(exit::FAILED);
+///
+/// Limits apply to mappings made after they are set, and the allocator has mapped its arenas by
+/// the time `main` runs (measured: a worker limited in place compiled with 55 MB resident under an
+/// 8 MiB limit). So the worker sets the limits and executes itself again (`limited`), and the
+/// second image starts inside them.
+pub fn compile_worker(cpu_secs: u64, memory_bytes: u64, limited: bool) -> ExitCode {
+    if !limited {
+        let set = setrlimit(Resource::RLIMIT_CORE, 0, 0)
+            .and_then(|()| setrlimit(Resource::RLIMIT_CPU, cpu_secs, cpu_secs.saturating_add(1)))
+            .and_then(|()| setrlimit(Resource::RLIMIT_DATA, memory_bytes, memory_bytes));
+        if let Err(e) = set {
+            eprintln!("cannot limit the compile worker: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+        use std::os::unix::process::CommandExt;
+        let exe = std::path::Path::new("/proc/self/exe");
+        let exe = if exe.exists() {
+            exe.to_path_buf()
+        } else {
+            std::env::current_exe().unwrap_or_else(|_| exe.to_path_buf())
+        };
+        // `exec` returns only on failure.
+        let e = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .arg("--limited")
+            .exec();
+        return failed(&format!("cannot start the limited compile worker: {e}"));
     }
     let mut wasm = Vec::new();
     if let Err(e) = std::io::stdin().lock().read_to_end(&mut wasm) {

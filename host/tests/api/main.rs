@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod compile;
 mod errors;
 mod isolation;
 mod messages;

@@ -1,7 +1,7 @@
 //! The compiled-artifact cache: filled on first load, used after, and a damaged artifact is replaced
 //! rather than trusted.
 
-use crate::helpers::{config, guest, message};
+use crate::helpers::{TENANT, block_on, config, guest, message};
 use wasmail::plugins::{Action, PluginLimits, Runtime, RuntimeOptions};
 
 fn artifacts(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -17,6 +17,7 @@ fn runtime_with_cache() -> (tempfile::TempDir, std::path::PathBuf, Runtime) {
     let cache = dir.path().join("artifacts");
     let options = RuntimeOptions {
         cache_dir: Some(cache.clone()),
+        compiler_exe: env!("CARGO_BIN_EXE_wasmail").into(),
         ..RuntimeOptions::default()
     };
     (dir, cache, Runtime::new(options).expect("runtime"))
@@ -26,8 +27,7 @@ fn runtime_with_cache() -> (tempfile::TempDir, std::path::PathBuf, Runtime) {
 fn artifacts_are_cached_and_damaged_ones_replaced() {
     let (_dir, cache, runtime) = runtime_with_cache();
     let bytes = guest("test_hostile");
-    let first = runtime
-        .load(&bytes, &PluginLimits::default())
+    let first = block_on(runtime.load(TENANT, &bytes, &PluginLimits::default()))
         .expect("compile");
     let files = artifacts(&cache);
     assert_eq!(files.len(), 1, "{files:?}");
@@ -43,8 +43,7 @@ fn artifacts_are_cached_and_damaged_ones_replaced() {
 
     // Damage the artifact: the next load must notice, recompile and still run correctly.
     std::fs::write(&files[0], b"not an artifact").expect("damage");
-    let second = runtime
-        .load(&bytes, &PluginLimits::default())
+    let second = block_on(runtime.load(TENANT, &bytes, &PluginLimits::default()))
         .expect("recompile");
     assert!(std::fs::metadata(&files[0]).expect("rewritten").len() > 1000);
     let raw = b"Subject: x\r\n\r\nbody\r\n";
