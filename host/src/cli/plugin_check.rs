@@ -23,10 +23,14 @@ pub(super) fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let loaded = args.engine.runtime().map_err(|e| e.to_string()).and_then(|rt| {
-        super::block_on(rt.load(super::LOCAL_TENANT, &bytes, &PluginLimits::default()))?
-            .map_err(|e| e.to_string())
-    });
+    let loaded = args
+        .engine
+        .runtime()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            super::block_on(rt.load(super::LOCAL_TENANT, &bytes, &PluginLimits::default()))?
+                .map_err(|e| e.to_string())
+        });
     match loaded {
         Ok(plugin) => {
             let info = plugin.info();
@@ -50,10 +54,7 @@ pub(super) fn run(args: Args) -> ExitCode {
         }
         Err(e) => {
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "ok": false, "error": e })
-                );
+                println!("{}", serde_json::json!({ "ok": false, "error": e }));
             } else {
                 eprintln!("{}: {e}", args.plugin.display());
             }

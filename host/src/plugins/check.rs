@@ -210,8 +210,16 @@ fn within_limits(bytes: &[u8], limits: &ComponentLimits) -> Result<(), LoadError
         }
     }
     let totals = [
-        ("linear memories of the component", memories, limits.memories_per_component),
-        ("tables of the component", tables, limits.tables_per_component),
+        (
+            "linear memories of the component",
+            memories,
+            limits.memories_per_component,
+        ),
+        (
+            "tables of the component",
+            tables,
+            limits.tables_per_component,
+        ),
         (
             "core module instances of the component",
             core_instances,
@@ -319,8 +327,14 @@ mod tests {
 
         let huge_table = filter_around(r#"(core module $m (table 1000000 funcref))"#);
         let why = refused_for(&huge_table);
-        assert!(why.contains("initial elements of a table: 1000000"), "{why}");
-        assert!(why.contains(&COMPONENT_LIMITS.table_elements.to_string()), "{why}");
+        assert!(
+            why.contains("initial elements of a table: 1000000"),
+            "{why}"
+        );
+        assert!(
+            why.contains(&COMPONENT_LIMITS.table_elements.to_string()),
+            "{why}"
+        );
 
         let n = COMPONENT_LIMITS.core_instances_per_component + 1;
         let many = (0..n)
@@ -337,7 +351,9 @@ mod tests {
         assert!(refused_for(&memories).contains("linear memories of the component"));
 
         let n = COMPONENT_LIMITS.data_segments_per_module + 1;
-        let segments = (0..n).map(|_| r#"(data (i32.const 0) "x")"#).collect::<String>();
+        let segments = (0..n)
+            .map(|_| r#"(data (i32.const 0) "x")"#)
+            .collect::<String>();
         let data = filter_around(&format!("(core module $m (memory 1) {segments})"));
         assert!(refused_for(&data).contains("data segments of one core module"));
     }

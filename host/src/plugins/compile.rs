@@ -165,7 +165,8 @@ impl Compiler {
                     self.exe.display()
                 ))
             })?;
-        let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let (stdin, stdout, stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
         let io = async {
             let feed = async {
                 if let Some(mut stdin) = stdin {
@@ -198,8 +199,8 @@ impl Compiler {
             let _ = child.kill().await;
             return Err(over_time(budget));
         };
-        let status =
-            status.map_err(|e| LoadError::Engine(format!("waiting for the compile worker: {e}")))?;
+        let status = status
+            .map_err(|e| LoadError::Engine(format!("waiting for the compile worker: {e}")))?;
         classify(status, artifact, &String::from_utf8_lossy(&errors), budget)
     }
 }
@@ -304,7 +305,12 @@ enum Role<T> {
 
 impl<T: Clone> InFlight<T> {
     /// `work()`'s result for `key`, running it only if no other request for `key` is.
-    pub async fn run<F, Fut>(&self, key: &str, budget: CompileBudget, work: F) -> Result<T, LoadError>
+    pub async fn run<F, Fut>(
+        &self,
+        key: &str,
+        budget: CompileBudget,
+        work: F,
+    ) -> Result<T, LoadError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, LoadError>>,
@@ -370,7 +376,10 @@ struct LeaderGuard<T> {
 impl<T> Drop for LeaderGuard<T> {
     fn drop(&mut self) {
         let mut map = self.map.lock();
-        if map.get(&self.key).is_some_and(|rx| rx.same_channel(&self.rx)) {
+        if map
+            .get(&self.key)
+            .is_some_and(|rx| rx.same_channel(&self.rx))
+        {
             map.remove(&self.key);
         }
     }
@@ -412,7 +421,10 @@ mod tests {
         assert_eq!(a.await.expect("a").expect("ok"), 7);
         assert_eq!(b.await.expect("b").expect("ok"), 7);
         assert_eq!(runs.load(Ordering::SeqCst), 1);
-        assert!(flights.map.lock().is_empty(), "finished flights are forgotten");
+        assert!(
+            flights.map.lock().is_empty(),
+            "finished flights are forgotten"
+        );
     }
 
     #[tokio::test]
@@ -446,7 +458,10 @@ mod tests {
         let small = flights
             .run("k", budget(10), || async { Err(over_time(budget(10))) })
             .await;
-        assert!(matches!(small, Err(LoadError::CompileBudgetExceeded { .. })));
+        assert!(matches!(
+            small,
+            Err(LoadError::CompileBudgetExceeded { .. })
+        ));
         assert!(budget(10).within(&budget(10)));
         assert!(!budget(20).within(&budget(10)));
     }
@@ -465,7 +480,10 @@ mod tests {
         let abort = ExitStatus::from_raw(nix::sys::signal::Signal::SIGABRT as i32);
         assert!(matches!(
             classify(abort, vec![], "memory allocation of 4096 bytes failed", b),
-            Err(LoadError::CompileBudgetExceeded { budget: "memory", .. })
+            Err(LoadError::CompileBudgetExceeded {
+                budget: "memory",
+                ..
+            })
         ));
         let invalid = ExitStatus::from_raw(i32::from(exit::INVALID) << 8);
         assert!(matches!(

@@ -184,7 +184,9 @@ impl Runtime {
     ) -> Result<Plugin, LoadError> {
         let info = check(bytes, limits.upload_bytes)?;
         let component = self
-            .compiled(tenant, &info.sha256, limits, || async { Ok(bytes.to_vec()) })
+            .compiled(tenant, &info.sha256, limits, || async {
+                Ok(bytes.to_vec())
+            })
             .await?;
         self.link(info, component)
     }

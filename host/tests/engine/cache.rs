@@ -27,8 +27,7 @@ fn runtime_with_cache() -> (tempfile::TempDir, std::path::PathBuf, Runtime) {
 fn artifacts_are_cached_and_damaged_ones_replaced() {
     let (_dir, cache, runtime) = runtime_with_cache();
     let bytes = guest("test_hostile");
-    let first = block_on(runtime.load(TENANT, &bytes, &PluginLimits::default()))
-        .expect("compile");
+    let first = block_on(runtime.load(TENANT, &bytes, &PluginLimits::default())).expect("compile");
     let files = artifacts(&cache);
     assert_eq!(files.len(), 1, "{files:?}");
     let name = files[0]
@@ -43,8 +42,8 @@ fn artifacts_are_cached_and_damaged_ones_replaced() {
 
     // Damage the artifact: the next load must notice, recompile and still run correctly.
     std::fs::write(&files[0], b"not an artifact").expect("damage");
-    let second = block_on(runtime.load(TENANT, &bytes, &PluginLimits::default()))
-        .expect("recompile");
+    let second =
+        block_on(runtime.load(TENANT, &bytes, &PluginLimits::default())).expect("recompile");
     assert!(std::fs::metadata(&files[0]).expect("rewritten").len() > 1000);
     let raw = b"Subject: x\r\n\r\nbody\r\n";
     let outcome = runtime

@@ -184,7 +184,11 @@ fn socket_use_is_refused_at_upload() {
 
 #[test]
 fn imports_the_host_does_not_offer_are_refused() {
-    match block_on(runtime().load(TENANT, &guest("test_forbidden_import"), &PluginLimits::default())) {
+    match block_on(runtime().load(
+        TENANT,
+        &guest("test_forbidden_import"),
+        &PluginLimits::default(),
+    )) {
         Err(LoadError::ForbiddenImport(name)) => assert_eq!(name, "evil:net/raw"),
         other => panic!("expected a forbidden import, got {other:?}"),
     }
