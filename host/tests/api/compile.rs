@@ -108,8 +108,8 @@ fn workers_of(tenant: &Tenant) -> HashSet<u32> {
             continue;
         };
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        let is_worker = args.iter().any(|a| *a == b"compile-worker");
-        let is_theirs = args.iter().any(|a| *a == tenant.id.as_bytes());
+        let is_worker = args.contains(&b"compile-worker".as_slice());
+        let is_theirs = args.contains(&tenant.id.as_bytes());
         if is_worker && is_theirs {
             pids.insert(pid);
         }

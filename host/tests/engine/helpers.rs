@@ -33,7 +33,7 @@ pub const TENANT: &str = "engine-tests";
 
 /// Runs an async engine call to its end from a plain test (or from inside another runtime): on
 /// a thread of its own with its own runtime.
-pub fn block_on<F: std::future::Future + Send>(work: F) -> F::Output
+pub fn block_on<F: Future + Send>(work: F) -> F::Output
 where
     F::Output: Send,
 {
