@@ -186,10 +186,14 @@ async fn a_compile_over_its_memory_budget_is_a_422() {
     }
 }
 
-// Fails today: the worker outlives the closed connection (it is still bounded by the compile
-// budget). The compile future dies with the handler's future, so the handler future is not being
-// dropped when the client closes the connection (poem 3.1 over hyper 1.12's HTTP/1): to be found.
-#[ignore = "the server does not drop a handler whose client closed the connection"]
+// Fails today, and not in the compile path: the compile future dies with the handler's future
+// (SIGTERM and the time budget show the worker is killed then), but poem 3.1 keeps running a
+// handler whose client closed the connection. hyper 1.12 notices the EOF and ends the connection
+// future with an error; poem's `serve_connection` (server.rs) then calls `graceful_shutdown()`
+// and awaits that same connection again, which polls the in-flight handler to its end. The worker
+// is still bounded by the tenant's compile budget. Fix: serve connections with our own loop (or a
+// patched poem) that drops the connection future when it ends.
+#[ignore = "poem 3.1 runs a handler to its end after its client closed the connection"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_leaves_kills_the_compile() {
     use tokio::io::AsyncWriteExt;
