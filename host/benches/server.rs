@@ -53,6 +53,7 @@ async fn start() -> Server {
         listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir: dir.path().to_path_buf(),
         admin_token: Some(ADMIN.to_string().into()),
+        compiler_exe: Some(env!("CARGO_BIN_EXE_wasmail").into()),
         ..Config::default()
     };
     let app = Application::build(&config).await.expect("build");
@@ -225,7 +226,11 @@ async fn store_only(messages: &[Vec<u8>]) -> Duration {
 /// The baseline: the same three prepared plugins, called on the engine directly over parsed
 /// messages on every core (what the pipeline costs without HTTP, storage and scheduling).
 fn engine_only(messages: &[Vec<u8>]) -> Duration {
-    let runtime = Runtime::new(RuntimeOptions::default()).expect("runtime");
+    let runtime = Runtime::new(RuntimeOptions {
+        compiler_exe: env!("CARGO_BIN_EXE_wasmail").into(),
+        ..RuntimeOptions::default()
+    })
+    .expect("runtime");
     let limits = PluginLimits::default();
     let prepared: Vec<_> = PLUGINS
         .iter()

@@ -48,6 +48,13 @@ pub struct Config {
     /// Bytes of memory for plugins prepared by dry runs with a configuration no pipeline uses (they
     /// are never written to disk), all tenants together.
     pub trial_cache_bytes: u64,
+    /// Plugin compiles running at once, all tenants together (each takes one core); unset: half
+    /// the cores, at least one.
+    pub max_concurrent_compiles: Option<usize>,
+    /// Plugin compiles of one tenant running at once.
+    pub max_concurrent_compiles_per_tenant: usize,
+    /// The executable plugin compiles run in (`<exe> compile-worker`); unset: this binary.
+    pub compiler_exe: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -67,6 +74,9 @@ impl Default for Config {
             artifact_cache_bytes: 1 << 30,
             stage_cache_bytes: 512 << 20,
             trial_cache_bytes: 64 << 20,
+            max_concurrent_compiles: None,
+            max_concurrent_compiles_per_tenant: 1,
+            compiler_exe: None,
         }
     }
 }
@@ -87,6 +97,8 @@ const ENV_KEYS: &[&str] = &[
     "artifact_cache_bytes",
     "stage_cache_bytes",
     "trial_cache_bytes",
+    "max_concurrent_compiles",
+    "max_concurrent_compiles_per_tenant",
 ];
 
 /// `WASMAIL_*` variables that other parts read (logging, the CLI's plugin cache, profiling, the test
@@ -160,6 +172,12 @@ impl Config {
         if self.run_workers == 0 || self.run_batch == 0 {
             return Err(ConfigError(
                 "run_workers and run_batch must be at least 1".into(),
+            ));
+        }
+        if self.max_concurrent_compiles == Some(0) || self.max_concurrent_compiles_per_tenant == 0 {
+            return Err(ConfigError(
+                "max_concurrent_compiles and max_concurrent_compiles_per_tenant must be at least 1"
+                    .into(),
             ));
         }
         if self.max_message_bytes == 0 {

@@ -83,10 +83,16 @@ impl Application {
             config.jwt_secret.as_ref(),
         )
         .await?;
+        let defaults = RuntimeOptions::default();
         let runtime = Runtime::new(RuntimeOptions {
             cache_dir: Some(config.cache_dir()),
             cache_bytes: config.artifact_cache_bytes,
-            ..Default::default()
+            compiler_exe: config.compiler_exe.clone().unwrap_or(defaults.compiler_exe),
+            max_concurrent_compiles: config
+                .max_concurrent_compiles
+                .unwrap_or(defaults.max_concurrent_compiles),
+            max_concurrent_compiles_per_tenant: config.max_concurrent_compiles_per_tenant,
+            ..defaults
         })?;
         // Runs a previous process left running are resumed by this one (single node: nothing else
         // can be executing them).
@@ -147,13 +153,16 @@ impl Application {
         let workers = self.workers;
         let worker_task = tokio::spawn(async move { worker.run(workers, stop_rx).await });
         let state = self.state.clone();
-        let for_signal = self.state.clone();
+        let stopping = self.state.clone();
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests; plugin calls are stopped");
             let _ = stop_tx.send(true);
-            // Plugin calls in flight (dry runs, run items) end now, not at their deadlines.
-            for_signal.stages.runtime().shutdown();
+            // Plugin calls in flight (dry runs, run items) end now, not at their deadlines; a
+            // compile can take a minute: stop them too (killing their workers) rather than hold
+            // the shutdown; their uploads answer 503 and can be sent again.
+            stopping.stages.runtime().shutdown();
+            stopping.stages.runtime().stop_compiles();
         };
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(api::app(self.state), signal, Some(self.grace))

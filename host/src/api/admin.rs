@@ -39,6 +39,12 @@ pub struct Limits {
     /// Most actions one call may return.
     #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
     pub max_actions: u32,
+    /// Wall-clock (and CPU) time compiling one uploaded component may take, milliseconds.
+    #[oai(validator(minimum(value = "100"), maximum(value = "600000")))]
+    pub compile_timeout_ms: u64,
+    /// Memory compiling one uploaded component may take, bytes.
+    #[oai(validator(minimum(value = "16777216"), maximum(value = "8589934592")))]
+    pub compile_memory_bytes: u64,
 }
 
 /// Changes to limits; absent fields keep their value.
@@ -65,6 +71,12 @@ pub struct LimitsPatch {
     /// Most actions one call may return.
     #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
     pub max_actions: Option<u32>,
+    /// Wall-clock (and CPU) time compiling one uploaded component may take, milliseconds.
+    #[oai(validator(minimum(value = "100"), maximum(value = "600000")))]
+    pub compile_timeout_ms: Option<u64>,
+    /// Memory compiling one uploaded component may take, bytes.
+    #[oai(validator(minimum(value = "16777216"), maximum(value = "8589934592")))]
+    pub compile_memory_bytes: Option<u64>,
 }
 
 impl LimitsPatch {
@@ -90,6 +102,12 @@ impl LimitsPatch {
         if let Some(v) = self.max_actions {
             limits.max_actions = v as usize;
         }
+        if let Some(v) = self.compile_timeout_ms {
+            limits.compile_timeout_ms = v;
+        }
+        if let Some(v) = self.compile_memory_bytes {
+            limits.compile_memory_bytes = v;
+        }
         limits
     }
 }
@@ -104,6 +122,8 @@ impl From<&PluginLimits> for Limits {
             log_bytes: l.log_bytes as u64,
             upload_bytes: l.upload_bytes as u64,
             max_actions: l.max_actions.try_into().unwrap_or(u32::MAX),
+            compile_timeout_ms: l.compile_timeout_ms,
+            compile_memory_bytes: l.compile_memory_bytes,
         }
     }
 }

@@ -120,7 +120,10 @@ pub struct PluginsApi;
 impl PluginsApi {
     /// Upload a version of a plugin: the raw WebAssembly component as the body
     /// (`Content-Type: application/wasm`). It is checked (a component, targeting
-    /// `wasmail:plugin/filter`, importing nothing forbidden) and compiled before it is stored.
+    /// `wasmail:plugin/filter`, importing nothing forbidden, within the engine's limits on
+    /// memories, tables, instances and segments: else a 422 `component-exceeds-limits`) and
+    /// compiled before it is stored. Compiling has a per-tenant time and memory budget
+    /// (`compile_timeout_ms`, `compile_memory_bytes`): over it, a 422 `compile-budget-exceeded`.
     #[oai(
         path = "/v1/plugins/:name/versions",
         method = "post",
@@ -135,15 +138,14 @@ impl PluginsApi {
     ) -> Result<Uploaded, ApiError> {
         let tenant = state.tenant(&auth).await?;
         let bytes = read_limited(body.0, tenant.limits.upload_bytes, "component").await?;
-        let (runtime, limits) = (state.stages.runtime().clone(), tenant.limits.clone());
-        let owner = tenant.id.clone();
-        let (info, bytes) = tokio::task::spawn_blocking(move || {
-            runtime
-                .load(&owner, &bytes, &limits)
-                .map(|plugin| (plugin.info().clone(), bytes))
-        })
-        .await
-        .map_err(ApiError::internal)??;
+        // Compiled in a worker process within the tenant's compile budget; a client that leaves
+        // drops this future, which kills the worker.
+        let plugin = state
+            .stages
+            .runtime()
+            .load(&tenant.id, &bytes, &tenant.limits)
+            .await?;
+        let info = plugin.info().clone();
         let (version, created) = state
             .store
             .add_plugin_version(&tenant.id, &name, &info, &bytes)

@@ -74,6 +74,11 @@ pub enum Kind {
     ForbiddenImport,
     /// 422: the plugin rejected the stage configuration.
     ConfigRejected,
+    /// 422: the component defines more memories, tables, instances, table elements or segments
+    /// than the engine allows.
+    ExceedsLimits,
+    /// 422: compiling the component took more time or memory than the tenant's compile budget.
+    CompileBudgetExceeded,
     /// 500: our fault; logged.
     Internal,
     /// 503: not ready (database unreachable).
@@ -99,6 +104,8 @@ impl Kind {
             Self::WrongWorld => "wrong-world",
             Self::ForbiddenImport => "forbidden-import",
             Self::ConfigRejected => "plugin-config-rejected",
+            Self::ExceedsLimits => "component-exceeds-limits",
+            Self::CompileBudgetExceeded => "compile-budget-exceeded",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }
@@ -119,7 +126,9 @@ impl Kind {
             | Self::InvalidComponent
             | Self::WrongWorld
             | Self::ForbiddenImport
-            | Self::ConfigRejected => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::ConfigRejected
+            | Self::ExceedsLimits
+            | Self::CompileBudgetExceeded => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -142,6 +151,8 @@ impl Kind {
             Self::WrongWorld => "Wrong plugin world",
             Self::ForbiddenImport => "Forbidden import",
             Self::ConfigRejected => "Configuration rejected by the plugin",
+            Self::ExceedsLimits => "Component exceeds the engine's limits",
+            Self::CompileBudgetExceeded => "Compile budget exceeded",
             Self::Internal => "Internal error",
             Self::Unavailable => "Service unavailable",
         }
@@ -260,6 +271,9 @@ impl From<LoadError> for ApiError {
             LoadError::WrongWorld { .. } | LoadError::Link(_) => Kind::WrongWorld,
             LoadError::ForbiddenImport(_) => Kind::ForbiddenImport,
             LoadError::Rejected(_) | LoadError::Prepare(_) => Kind::ConfigRejected,
+            LoadError::ExceedsLimits(_) => Kind::ExceedsLimits,
+            LoadError::CompileBudgetExceeded { .. } => Kind::CompileBudgetExceeded,
+            LoadError::ShuttingDown => Kind::Unavailable,
             LoadError::Compile(_) | LoadError::Engine(_) => return ApiError::internal(e),
         };
         ApiError::new(kind, e.to_string())

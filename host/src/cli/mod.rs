@@ -1,5 +1,6 @@
 //! The `wasmail` command line. Each subcommand lives in its own file.
 
+mod compile_worker;
 mod plugin_check;
 mod plugin_test;
 mod serve;
@@ -27,6 +28,9 @@ enum Command {
     /// Work with plugins (WebAssembly components).
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Compile one component from stdin to stdout under limits (run by the server).
+    #[command(name = "compile-worker", hide = true)]
+    CompileWorker(compile_worker::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +66,18 @@ impl EngineArgs {
     }
 }
 
+/// The command line's tenant: compile slots and budgets are per tenant, and here there is one.
+const LOCAL_TENANT: &str = "local";
+
+/// Runs an async engine call (loading compiles in a worker process) from a command.
+fn block_on<T>(work: impl Future<Output = T>) -> Result<T, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(|rt| rt.block_on(work))
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
 fn default_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
@@ -88,5 +104,6 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Plugin(PluginCommand::Check(args)) => plugin_check::run(args),
         Command::Plugin(PluginCommand::Test(args)) => plugin_test::run(args),
+        Command::CompileWorker(args) => compile_worker::run(args),
     }
 }

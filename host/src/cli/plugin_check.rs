@@ -26,7 +26,11 @@ pub(super) fn run(args: Args) -> ExitCode {
     let loaded = args
         .engine
         .runtime()
-        .and_then(|rt| rt.load("cli", &bytes, &PluginLimits::default()));
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            super::block_on(rt.load(super::LOCAL_TENANT, &bytes, &PluginLimits::default()))?
+                .map_err(|e| e.to_string())
+        });
     match loaded {
         Ok(plugin) => {
             let info = plugin.info();
@@ -50,10 +54,7 @@ pub(super) fn run(args: Args) -> ExitCode {
         }
         Err(e) => {
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "ok": false, "error": e.to_string() })
-                );
+                println!("{}", serde_json::json!({ "ok": false, "error": e }));
             } else {
                 eprintln!("{}: {e}", args.plugin.display());
             }

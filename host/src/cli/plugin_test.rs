@@ -61,10 +61,8 @@ fn execute(args: &Args) -> Result<bool, String> {
     // As a pipeline stage runs it: prepared once for its configuration, then a fresh instance per
     // message started from the prepared snapshot.
     let (plugin, config): (Plugin, Arc<str>) = if args.no_prepare {
-        (
-            runtime.load("cli", &bytes, &limits).map_err(named)?,
-            config.into(),
-        )
+        let loaded = super::block_on(runtime.load(super::LOCAL_TENANT, &bytes, &limits))?;
+        (loaded.map_err(named)?, config.into())
     } else {
         let prepared = runtime
             .prepare_blocking("cli", &bytes, &config, &limits, Keep::Cached)

@@ -1,7 +1,10 @@
 //! What is checked before a component is compiled: size, that it is a component, that it exports the
-//! filter interface, and that it imports only what the host allows.
+//! filter interface, that it imports only what the host allows, and that it defines no more
+//! memories, tables, instances, table elements or segments than the engine allows
+//! ([`COMPONENT_LIMITS`]).
 
 use super::LoadError;
+use super::engine::{COMPONENT_LIMITS, ComponentLimits};
 use serde::Serialize;
 use wasmparser::{Parser, Payload};
 
@@ -64,6 +67,7 @@ pub(crate) fn check(bytes: &[u8], upload_limit: usize) -> Result<ComponentInfo, 
     {
         return Err(LoadError::ForbiddenImport(bad.clone()));
     }
+    within_limits(bytes, &COMPONENT_LIMITS)?;
     Ok(ComponentInfo {
         sha256: sha256_hex(bytes),
         size: bytes.len(),
@@ -99,6 +103,140 @@ fn top_level_names(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>), LoadError
         }
     }
     Ok((imports, exports))
+}
+
+/// What a core module defines, while it is being read.
+#[derive(Default)]
+struct ModuleCounts {
+    memories: u32,
+    tables: u32,
+}
+
+/// Refuses a component that defines more than `limits` allow. Each nested module and component is
+/// counted once (the engine counts a nested component once per instantiation, and checks that
+/// exact count again when the compiled component is loaded: see `Runtime::deserialize`).
+fn within_limits(bytes: &[u8], limits: &ComponentLimits) -> Result<(), LoadError> {
+    let invalid = |e: wasmparser::BinaryReaderError| LoadError::Invalid(e.to_string());
+    let over = |what: &str, count: u64, limit: u64| {
+        LoadError::ExceedsLimits(format!("{what}: {count}; at most {limit} are allowed"))
+    };
+    // One entry per module or component being read; `None` for a component.
+    let mut stack: Vec<Option<ModuleCounts>> = Vec::new();
+    let (mut memories, mut tables, mut core_instances, mut component_instances) =
+        (0u64, 0u64, 0u64, 0u64);
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(invalid)?;
+        match payload {
+            Payload::Version { encoding, .. } => stack.push(match encoding {
+                wasmparser::Encoding::Module => Some(ModuleCounts::default()),
+                wasmparser::Encoding::Component => None,
+            }),
+            Payload::End(_) => {
+                stack.pop();
+            }
+            Payload::MemorySection(reader) => {
+                if let Some(Some(module)) = stack.last_mut() {
+                    module.memories = module.memories.saturating_add(reader.count());
+                    if module.memories > limits.memories_per_module {
+                        return Err(over(
+                            "memories defined by one core module",
+                            module.memories.into(),
+                            limits.memories_per_module.into(),
+                        ));
+                    }
+                }
+                memories += u64::from(reader.count());
+            }
+            Payload::TableSection(reader) => {
+                if let Some(Some(module)) = stack.last_mut() {
+                    module.tables = module.tables.saturating_add(reader.count());
+                    if module.tables > limits.tables_per_module {
+                        return Err(over(
+                            "tables defined by one core module",
+                            module.tables.into(),
+                            limits.tables_per_module.into(),
+                        ));
+                    }
+                }
+                tables += u64::from(reader.count());
+                for table in reader {
+                    let initial = table.map_err(invalid)?.ty.initial;
+                    if initial > limits.table_elements {
+                        return Err(over(
+                            "initial elements of a table",
+                            initial,
+                            limits.table_elements,
+                        ));
+                    }
+                }
+            }
+            Payload::DataSection(reader) if reader.count() > limits.data_segments_per_module => {
+                return Err(over(
+                    "data segments of one core module",
+                    reader.count().into(),
+                    limits.data_segments_per_module.into(),
+                ));
+            }
+            Payload::ElementSection(reader)
+                if reader.count() > limits.element_segments_per_module =>
+            {
+                return Err(over(
+                    "element segments of one core module",
+                    reader.count().into(),
+                    limits.element_segments_per_module.into(),
+                ));
+            }
+            Payload::InstanceSection(reader) => {
+                for instance in reader {
+                    if matches!(
+                        instance.map_err(invalid)?,
+                        wasmparser::Instance::Instantiate { .. }
+                    ) {
+                        core_instances += 1;
+                    }
+                }
+            }
+            Payload::ComponentInstanceSection(reader) => {
+                for instance in reader {
+                    if matches!(
+                        instance.map_err(invalid)?,
+                        wasmparser::ComponentInstance::Instantiate { .. }
+                    ) {
+                        component_instances += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let totals = [
+        (
+            "linear memories of the component",
+            memories,
+            limits.memories_per_component,
+        ),
+        (
+            "tables of the component",
+            tables,
+            limits.tables_per_component,
+        ),
+        (
+            "core module instances of the component",
+            core_instances,
+            limits.core_instances_per_component,
+        ),
+        (
+            "component instances nested in the component",
+            component_instances,
+            limits.component_instances_per_component,
+        ),
+    ];
+    for (what, count, limit) in totals {
+        if count > u64::from(limit) {
+            return Err(over(what, count, limit.into()));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
@@ -152,5 +290,71 @@ mod tests {
             Err(LoadError::ForbiddenImport(name)) => assert_eq!(name, "wasi:sockets/tcp@0.2.0"),
             other => panic!("expected ForbiddenImport, got {other:?}"),
         }
+    }
+
+    /// A filter-shaped component around `inner` (core definitions inside the component).
+    fn filter_around(inner: &str) -> Vec<u8> {
+        let wat = format!(
+            r#"(component
+                {inner}
+                (component $c)
+                (instance $f (instantiate $c))
+                (export "{FILTER_EXPORT}" (instance $f)))"#
+        );
+        wat::parse_str(&wat).expect("wat")
+    }
+
+    fn refused_for(bytes: &[u8]) -> String {
+        match check(bytes, 16 << 20) {
+            Err(LoadError::ExceedsLimits(why)) => why,
+            other => panic!("expected ExceedsLimits, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn components_within_the_limits_pass() {
+        let ok = filter_around(
+            r#"(core module $m (memory 1) (table 10 funcref) (data (i32.const 0) "x"))
+               (core instance (instantiate $m))"#,
+        );
+        check(&ok, 1 << 20).expect("within limits");
+    }
+
+    #[test]
+    fn refuses_components_over_the_engine_limits() {
+        let two_memories = filter_around(r#"(core module $m (memory 1) (memory 1))"#);
+        assert!(refused_for(&two_memories).contains("memories defined by one core module: 2"));
+
+        let huge_table = filter_around(r#"(core module $m (table 1000000 funcref))"#);
+        let why = refused_for(&huge_table);
+        assert!(
+            why.contains("initial elements of a table: 1000000"),
+            "{why}"
+        );
+        assert!(
+            why.contains(&COMPONENT_LIMITS.table_elements.to_string()),
+            "{why}"
+        );
+
+        let n = COMPONENT_LIMITS.core_instances_per_component + 1;
+        let many = (0..n)
+            .map(|_| "(core instance (instantiate $m))")
+            .collect::<String>();
+        let instances = filter_around(&format!("(core module $m) {many}"));
+        assert!(refused_for(&instances).contains("core module instances of the component"));
+
+        let n = COMPONENT_LIMITS.memories_per_component + 1;
+        let modules = (0..n)
+            .map(|i| format!("(core module $m{i} (memory 1))"))
+            .collect::<String>();
+        let memories = filter_around(&modules);
+        assert!(refused_for(&memories).contains("linear memories of the component"));
+
+        let n = COMPONENT_LIMITS.data_segments_per_module + 1;
+        let segments = (0..n)
+            .map(|_| r#"(data (i32.const 0) "x")"#)
+            .collect::<String>();
+        let data = filter_around(&format!("(core module $m (memory 1) {segments})"));
+        assert!(refused_for(&data).contains("data segments of one core module"));
     }
 }

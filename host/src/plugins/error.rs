@@ -3,7 +3,7 @@ use serde::{Serialize, Serializer};
 use std::time::Duration;
 
 /// Why a component could not be loaded. Each variant says what to fix.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LoadError {
     /// Larger than the tenant's upload limit.
     #[error("component is {size} bytes; the limit is {limit} bytes")]
@@ -44,6 +44,23 @@ pub enum LoadError {
     /// be snapshotted).
     #[error("preparing the plugin failed: {0}")]
     Prepare(String),
+    /// Defines more than the engine allows one component (memories, tables, instances, table
+    /// elements, segments); the message names the limit.
+    #[error("component exceeds the engine's limits: {0}")]
+    ExceedsLimits(String),
+    /// Compiling it took more than the tenant's compile budget (`budget` is `time` or `memory`).
+    #[error(
+        "compiling the component exceeded its {budget} budget of {limit}; a smaller or simpler component (fewer, smaller functions) compiles within it"
+    )]
+    CompileBudgetExceeded {
+        /// Which budget: `time` or `memory`.
+        budget: &'static str,
+        /// The limit, with its unit.
+        limit: String,
+    },
+    /// The server is shutting down; compiles in progress were stopped.
+    #[error("the server is shutting down; try again")]
+    ShuttingDown,
     /// Compilation failed.
     #[error("compilation failed: {0}")]
     Compile(String),

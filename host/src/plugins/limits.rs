@@ -22,6 +22,13 @@ pub struct PluginLimits {
     pub upload_bytes: usize,
     /// Most actions one call may return.
     pub max_actions: usize,
+    /// Wall-clock time compiling one uploaded component may take, in milliseconds (also its CPU
+    /// time, rounded up to whole seconds). Real plugins in other languages need tens of seconds:
+    /// a componentize-py one ~21 s of CPU, a componentize-js one ~25 s.
+    pub compile_timeout_ms: u64,
+    /// Memory compiling one component may take, in bytes (the compiler's data segment: heap and
+    /// thread stacks). A componentize-py plugin needs ~550 MB, a componentize-js one ~610 MB.
+    pub compile_memory_bytes: u64,
 }
 
 impl Default for PluginLimits {
@@ -34,6 +41,8 @@ impl Default for PluginLimits {
             log_bytes: 16 << 10,
             upload_bytes: 16 << 20,
             max_actions: 64,
+            compile_timeout_ms: 60_000,
+            compile_memory_bytes: 1 << 30,
         }
     }
 }
@@ -42,6 +51,11 @@ impl PluginLimits {
     /// The wall-clock deadline.
     pub fn deadline(&self) -> Duration {
         Duration::from_millis(self.deadline_ms)
+    }
+
+    /// The wall-clock budget of compiling a component.
+    pub fn compile_timeout(&self) -> Duration {
+        Duration::from_millis(self.compile_timeout_ms)
     }
 
     /// The fuel budget for a message of `size` bytes.

@@ -5,6 +5,7 @@
 use super::bindings::{Filter, FilterPre};
 use super::cache::{ArtifactCache, Keep};
 use super::check::{ComponentInfo, check, sha256_hex};
+use super::compile::{CompileBudget, Compiler, InFlight};
 use super::engine::{EngineSettings, build, start_epoch_ticker};
 use super::executor::Executor;
 use super::host::{HostRefused, MessageResource};
@@ -47,6 +48,13 @@ pub struct RuntimeOptions {
     pub threads: usize,
     /// Byte budgets of the compiled `matches` patterns kept between calls.
     pub patterns: PatternBudget,
+    /// The executable compiles run in: the wasmail binary (`wasmail compile-worker`). Tests and
+    /// benchmarks, whose own executable is not wasmail, set `env!("CARGO_BIN_EXE_wasmail")`.
+    pub compiler_exe: PathBuf,
+    /// Compiles running at once, all tenants together; more wait their turn. Each uses one core.
+    pub max_concurrent_compiles: usize,
+    /// Compiles of one tenant running at once.
+    pub max_concurrent_compiles_per_tenant: usize,
 }
 
 impl Default for RuntimeOptions {
@@ -64,8 +72,23 @@ impl Default for RuntimeOptions {
             max_concurrent_calls_per_tenant: cores.max(1),
             threads: cores,
             patterns: PatternBudget::default(),
+            compiler_exe: default_compiler_exe(),
+            // Half the cores at most: the other half keeps serving calls while plugins compile.
+            max_concurrent_compiles: (cores / 2).max(1),
+            max_concurrent_compiles_per_tenant: 1,
         }
     }
+}
+
+/// This very binary. On Linux `/proc/self/exe` names it even after the file was replaced (an
+/// upgrade in place), so the worker is always the same build as the server and its artifacts
+/// always load.
+fn default_compiler_exe() -> PathBuf {
+    let proc_self = PathBuf::from("/proc/self/exe");
+    if proc_self.exists() {
+        return proc_self;
+    }
+    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("wasmail"))
 }
 
 /// Runs plugins. Cheap to clone and safe to use from many threads and tasks at once.
@@ -83,6 +106,8 @@ struct Inner {
     executor: Executor,
     /// Turns true when the host stops: calls in flight end at once, new ones fail.
     stopping: tokio::sync::watch::Sender<bool>,
+    compiler: Compiler,
+    compiling: InFlight<Component>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -175,6 +200,12 @@ impl Runtime {
                 patterns: PatternCache::new(options.patterns),
                 executor,
                 stopping: tokio::sync::watch::Sender::new(false),
+                compiler: Compiler::new(
+                    options.compiler_exe,
+                    options.max_concurrent_compiles,
+                    options.max_concurrent_compiles_per_tenant,
+                ),
+                compiling: InFlight::default(),
             }),
         })
     }
@@ -206,16 +237,39 @@ impl Runtime {
         check(bytes, limits.upload_bytes)
     }
 
-    /// Checks, compiles (or loads `tenant`'s cached artifact) and pre-instantiates a component.
-    pub fn load(
+    /// Checks, compiles (or loads the cached artifact) and pre-instantiates a component of
+    /// `tenant`, compiling within the tenant's compile budget and slots. Dropping the future stops
+    /// the compile.
+    pub async fn load(
         &self,
         tenant: &str,
         bytes: &[u8],
         limits: &PluginLimits,
     ) -> Result<Plugin, LoadError> {
         let info = check(bytes, limits.upload_bytes)?;
-        let component = self.compiled(tenant, &info.sha256, Keep::Cached, || Ok(bytes.to_vec()))?;
+        let component = self
+            .compiled(tenant, &info.sha256, limits, Keep::Cached, || async {
+                Ok(bytes.to_vec())
+            })
+            .await?;
         self.link(tenant, info, component)
+    }
+
+    /// [`Self::load`] for callers outside an async runtime (the command line, benchmarks).
+    pub fn load_blocking(
+        &self,
+        tenant: &str,
+        bytes: &[u8],
+        limits: &PluginLimits,
+    ) -> Result<Plugin, LoadError> {
+        self.inner
+            .executor
+            .block_on(self.load(tenant, bytes, limits))
+    }
+
+    /// Stops every compile in progress and refuses new ones: the server is shutting down.
+    pub fn stop_compiles(&self) {
+        self.inner.compiler.stop();
     }
 
     /// Loads a component prepared for one stage configuration: its `prepare` export runs once, the
@@ -246,7 +300,8 @@ impl Runtime {
                 let snapshot = self.snapshot(tenant, bytes, config.clone(), limits).await?;
                 // The snapshot must still be a filter importing only what plugins may import.
                 check(&snapshot, usize::MAX)?;
-                self.compiled(tenant, &key, keep, || Ok(snapshot))?
+                self.compiled(tenant, &key, limits, keep, || async { Ok(snapshot) })
+                    .await?
             }
         };
         let memory_bytes = loaded_bytes(&component) + u64::try_from(config.len()).unwrap_or(0);
@@ -280,8 +335,14 @@ impl Runtime {
         limits: &PluginLimits,
     ) -> Result<Vec<u8>, LoadError> {
         let (cx, instrumented) = super::prepare::instrument(bytes)?;
-        let component = Component::new(&self.inner.engine, &instrumented)
-            .map_err(|e| LoadError::Prepare(format!("compiling: {}", e.root_cause())))?;
+        // The instrumented component is the same for every configuration: compiled once (in the
+        // compile pool, within the tenant's budget) and cached like any artifact.
+        let key = format!("instrumented-{}", sha256_hex(bytes));
+        let component = self
+            .compiled(tenant, &key, limits, Keep::Cached, || async {
+                Ok(instrumented)
+            })
+            .await?;
         let tenant: Arc<str> = tenant.into();
         let _permit = self
             .inner
@@ -350,27 +411,60 @@ impl Runtime {
         })
     }
 
-    /// The compiled component for `key`: from `tenant`'s artifact cache, or compiled from
-    /// `source()` (and cached unless `keep` is ephemeral).
-    fn compiled(
+    /// The compiled component for `key`: from `tenant`'s artifact cache, or compiled from `source()`
+    /// in the compile pool within `tenant`'s budget (and cached unless `keep` is ephemeral). One key
+    /// is compiled once at a time: concurrent requests for it share the result.
+    async fn compiled<F, Fut>(
         &self,
         tenant: &str,
         key: &str,
+        limits: &PluginLimits,
         keep: Keep,
-        source: impl FnOnce() -> Result<Vec<u8>, LoadError>,
-    ) -> Result<Component, LoadError> {
+        source: F,
+    ) -> Result<Component, LoadError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<u8>, LoadError>>,
+    {
         let engine = &self.inner.engine;
         if let Some(component) = self.inner.cache.load(engine, tenant, key) {
             return Ok(component);
         }
-        let artifact = engine
-            .precompile_component(&source()?)
-            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-        self.inner.cache.store(tenant, key, &artifact, keep);
-        // SAFETY: `artifact` was produced just now by this very engine from a checked component.
+        let budget = CompileBudget::of(limits);
+        // In-flight compiles are shared per tenant: the artifact cache is per tenant too.
+        let flight = format!("{tenant}\0{key}");
+        self.inner
+            .compiling
+            .run(&flight, budget, || async {
+                // A compile of this key may have finished between the lookup above and now.
+                if let Some(component) = self.inner.cache.load(engine, tenant, key) {
+                    return Ok(component);
+                }
+                let wasm = source().await?;
+                let artifact = self.inner.compiler.compile(tenant, &wasm, budget).await?;
+                self.inner.cache.store(tenant, key, &artifact, keep);
+                self.deserialize(&artifact)
+            })
+            .await
+    }
+
+    /// Loads an artifact compiled for this engine's configuration just now.
+    fn deserialize(&self, artifact: &[u8]) -> Result<Component, LoadError> {
+        // SAFETY: `artifact` was produced just now from a checked component, by this engine or by
+        // a compile worker of this very binary with the same compilation settings (wasmtime
+        // checks the settings again and refuses a mismatch).
         #[allow(unsafe_code)]
-        let component = unsafe { Component::deserialize(engine, &artifact) };
-        component.map_err(|e| LoadError::Compile(format!("{e:#}")))
+        let component = unsafe { Component::deserialize(&self.inner.engine, artifact) };
+        component.map_err(|e| {
+            let why = format!("{e:#}");
+            // The pooling allocator's own per-component check: the static check at upload should
+            // have refused this already, but its counts are a lower bound for nested components.
+            if why.contains("pooling allocator") {
+                LoadError::ExceedsLimits(why)
+            } else {
+                LoadError::Compile(why)
+            }
+        })
     }
 
     /// Bytes the on-disk artifact cache holds, in total and per tenant.

@@ -40,6 +40,8 @@ pub fn test_config(data_dir: &Path) -> Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir: data_dir.to_path_buf(),
         admin_token: Some(ADMIN.to_string().into()),
+        // The test binary is not wasmail: compiles run in the real one.
+        compiler_exe: Some(env!("CARGO_BIN_EXE_wasmail").into()),
         ..Config::default()
     }
 }

@@ -6,6 +6,7 @@ mod helpers;
 mod actions;
 mod admin;
 mod caches;
+mod compile;
 mod containment;
 mod errors;
 mod isolation;

@@ -2,7 +2,7 @@
 //! rather than trusted, and the cache stays within its byte budget without one tenant evicting
 //! another's artifacts.
 
-use crate::helpers::{config, guest, message};
+use crate::helpers::{block_on, config, guest, message};
 use wasmail::plugins::{Action, Keep, PluginLimits, PreparedPlugin, Runtime, RuntimeOptions};
 
 /// Every artifact file under the cache directory (one directory per tenant).
@@ -38,6 +38,7 @@ fn runtime_with_budget(cache_bytes: u64) -> (tempfile::TempDir, std::path::PathB
     let options = RuntimeOptions {
         cache_dir: Some(cache.clone()),
         cache_bytes,
+        compiler_exe: env!("CARGO_BIN_EXE_wasmail").into(),
         ..RuntimeOptions::default()
     };
     (dir, cache, Runtime::new(options).expect("runtime"))
@@ -63,9 +64,7 @@ fn assert_tags(runtime: &Runtime, prepared: &PreparedPlugin, n: usize) {
 fn artifacts_are_cached_and_damaged_ones_replaced() {
     let (_dir, cache, runtime) = runtime_with_cache();
     let bytes = guest("test_hostile");
-    let first = runtime
-        .load("test", &bytes, &PluginLimits::default())
-        .expect("compile");
+    let first = block_on(runtime.load("test", &bytes, &PluginLimits::default())).expect("compile");
     let files = artifacts(&cache);
     assert_eq!(files.len(), 1, "{files:?}");
     let name = files[0]
@@ -80,9 +79,8 @@ fn artifacts_are_cached_and_damaged_ones_replaced() {
 
     // Damage the artifact: the next load must notice, recompile and still run correctly.
     std::fs::write(&files[0], b"not an artifact").expect("damage");
-    let second = runtime
-        .load("test", &bytes, &PluginLimits::default())
-        .expect("recompile");
+    let second =
+        block_on(runtime.load("test", &bytes, &PluginLimits::default())).expect("recompile");
     assert!(std::fs::metadata(&files[0]).expect("rewritten").len() > 1000);
     let raw = b"Subject: x\r\n\r\nbody\r\n";
     let outcome = runtime
@@ -263,8 +261,12 @@ fn identical_components_of_two_tenants_get_artifacts_of_their_own() {
     let (_dir, cache, runtime) = runtime_with_cache();
     let bytes = guest("rules");
     let limits = PluginLimits::default();
-    runtime.load("a", &bytes, &limits).expect("a's upload");
-    runtime.load("b", &bytes, &limits).expect("b's upload");
+    runtime
+        .load_blocking("a", &bytes, &limits)
+        .expect("a's upload");
+    runtime
+        .load_blocking("b", &bytes, &limits)
+        .expect("b's upload");
     // b's load compiled (a miss in b's own cache): nothing of a's was used.
     let stats = runtime.cache_stats();
     assert_eq!((stats.tenant("b").hits, stats.tenant("b").misses), (0, 1));

@@ -20,6 +20,7 @@ const SAMPLE: &[u8] = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\
 fn fresh_runtime(total: usize, per_tenant: usize) -> Runtime {
     Runtime::new(RuntimeOptions {
         cache_dir: Some(target_dir().join("test-artifact-cache")),
+        compiler_exe: env!("CARGO_BIN_EXE_wasmail").into(),
         instances: 64,
         max_concurrent_calls: total,
         max_concurrent_calls_per_tenant: per_tenant,
@@ -33,7 +34,7 @@ fn fresh_runtime(total: usize, per_tenant: usize) -> Runtime {
 }
 
 fn hostile(rt: &Runtime, tenant: &str) -> Plugin {
-    rt.load(tenant, &guest("test_hostile"), &PluginLimits::default())
+    rt.load_blocking(tenant, &guest("test_hostile"), &PluginLimits::default())
         .expect("load hostile")
 }
 
@@ -189,7 +190,7 @@ fn a_pattern_that_would_crawl_is_refused_quickly() {
 fn distinct_patterns_are_bounded_per_tenant_and_spare_other_tenants() {
     let rt = fresh_runtime(4, 2);
     let victim = rt
-        .load("victim", &guest("rules"), &PluginLimits::default())
+        .load_blocking("victim", &guest("rules"), &PluginLimits::default())
         .expect("rules");
     let rules = config(
         r#"{"rules": [{"name": "n", "when": {"field": "subject", "matches": "^hi$"}, "then": [{"tag": "greeting"}]}]}"#,

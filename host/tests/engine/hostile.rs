@@ -1,7 +1,7 @@
 //! Hostile guests are contained: each ends in the right failure within its limit, and the next normal
 //! call on the same runtime succeeds.
 
-use crate::helpers::{config, guest, message, plugin, runtime};
+use crate::helpers::{TENANT, block_on, config, guest, message, plugin, runtime};
 use wasmail::plugins::{Action, Failure, FailureKind, LoadError, Outcome, PluginLimits};
 
 const SAMPLE: &[u8] = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nhello\r\n";
@@ -173,7 +173,7 @@ fn files_cannot_be_read() {
 
 #[test]
 fn socket_use_is_refused_at_upload() {
-    match runtime().load("test", &guest("test_socket"), &PluginLimits::default()) {
+    match block_on(runtime().load(TENANT, &guest("test_socket"), &PluginLimits::default())) {
         Err(LoadError::ForbiddenImport(name)) => {
             assert!(name.starts_with("wasi:sockets/"), "{name}")
         }
@@ -184,11 +184,11 @@ fn socket_use_is_refused_at_upload() {
 
 #[test]
 fn imports_the_host_does_not_offer_are_refused() {
-    match runtime().load(
-        "test",
+    match block_on(runtime().load(
+        TENANT,
         &guest("test_forbidden_import"),
         &PluginLimits::default(),
-    ) {
+    )) {
         Err(LoadError::ForbiddenImport(name)) => assert_eq!(name, "evil:net/raw"),
         other => panic!("expected a forbidden import, got {other:?}"),
     }
@@ -197,7 +197,7 @@ fn imports_the_host_does_not_offer_are_refused() {
 #[test]
 fn a_core_module_is_not_a_component() {
     let module = wat::parse_str(r#"(module (func (export "filter")))"#).expect("wat");
-    match runtime().load("test", &module, &PluginLimits::default()) {
+    match block_on(runtime().load(TENANT, &module, &PluginLimits::default())) {
         Err(LoadError::NotComponent(why)) => {
             assert!(why.contains("core WebAssembly module"), "{why}")
         }
@@ -209,7 +209,7 @@ fn a_core_module_is_not_a_component() {
 fn a_17_mib_upload_is_too_large() {
     let mut bytes = guest("rules");
     bytes.resize(17 << 20, 0);
-    match runtime().load("test", &bytes, &PluginLimits::default()) {
+    match block_on(runtime().load(TENANT, &bytes, &PluginLimits::default())) {
         Err(LoadError::TooLarge { size, limit }) => {
             assert_eq!(size, 17 << 20);
             assert_eq!(limit, 16 << 20);
@@ -223,8 +223,7 @@ fn a_corrupt_component_is_invalid() {
     let mut bytes = guest("rules");
     let len = bytes.len();
     bytes.truncate(len / 2);
-    let error = runtime()
-        .load("test", &bytes, &PluginLimits::default())
+    let error = block_on(runtime().load(TENANT, &bytes, &PluginLimits::default()))
         .expect_err("truncated component");
     assert!(
         matches!(error, LoadError::Invalid(_) | LoadError::Compile(_)),
