@@ -349,7 +349,7 @@ impl Runtime {
             .calls
             .acquire(&tenant)
             .await
-            .ok_or_else(|| LoadError::Engine("the runtime is shutting down".into()))?;
+            .ok_or(LoadError::ShuttingDown)?;
         let started = Instant::now();
         let fuel = limits.fuel_base;
         let mut store = self.store(tenant, config, limits, started, fuel)?;
@@ -362,7 +362,7 @@ impl Runtime {
         );
         tokio::select! {
             prepared = prepared => prepared,
-            () = self.stopped() => Err(LoadError::Engine("the host is shutting down".into())),
+            () = self.stopped() => Err(LoadError::ShuttingDown),
         }
     }
 

@@ -165,7 +165,9 @@ async fn many_pipeline_configurations_keep_the_disk_cache_within_budget() {
         );
     }
     let now = caches(&app).await;
-    assert!(num(&now["artifacts"]["evictions"]) >= 3, "{now}");
+    // Eight artifacts were written (the upload's, the instrumented component every preparation
+    // starts from, six stages) where about six fit.
+    assert!(num(&now["artifacts"]["evictions"]) >= 2, "{now}");
     assert!(num(&now["stages"]["bytes"]) <= memory * 3 / 2, "{now}");
     assert_eq!(num(&now["artifacts"]["bytes"]), disk_bytes(&cache_dir));
 
