@@ -20,7 +20,10 @@ impl Executor {
         let runtime = Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("wasmail-plugin")
+            // Timers for deadlines; IO for the compile workers' pipes (prepare and the blocking
+            // entry points compile from here).
             .enable_time()
+            .enable_io()
             .build()?;
         let handle = runtime.handle().clone();
         Ok(Self {

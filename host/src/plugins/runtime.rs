@@ -427,16 +427,14 @@ impl Runtime {
         Fut: Future<Output = Result<Vec<u8>, LoadError>>,
     {
         let engine = &self.inner.engine;
-        if let Some(component) = self.inner.cache.load(engine, tenant, key) {
-            return Ok(component);
-        }
         let budget = CompileBudget::of(limits);
         // In-flight compiles are shared per tenant: the artifact cache is per tenant too.
         let flight = format!("{tenant}\0{key}");
         self.inner
             .compiling
             .run(&flight, budget, || async {
-                // A compile of this key may have finished between the lookup above and now.
+                // Looked up inside the flight: a compile of this key that finished while this one
+                // waited is found here, and each lookup is counted once.
                 if let Some(component) = self.inner.cache.load(engine, tenant, key) {
                     return Ok(component);
                 }
