@@ -152,6 +152,8 @@ impl Access<'_> {
     }
 }
 
+// The trait's methods return `impl Future + Send`; writing them as `async fn` would not promise `Send`.
+#[allow(clippy::manual_async_fn)]
 impl ComponentInstanceState for Access<'_> {
     fn call_func_ret_list_u8(
         &mut self,
