@@ -171,10 +171,10 @@ impl ParsedMessage {
         refused.map_or(Ok(found), Err)
     }
 
-    /// Whether the regular expression `pattern` matches `field` (compiled for this call; plugins go
-    /// through a tenant's cache of compiled patterns instead).
+    /// Whether the regular expression `pattern` matches `field`, for native (trusted) callers, through
+    /// a small process-wide cache; plugins go through their tenant's byte-bounded cache instead.
     pub fn field_matches(&self, field: &Field, pattern: &str) -> Result<bool, MatchError> {
-        self.field_matches_pattern(field, &Pattern::new(pattern)?, &mut |_| true)
+        self.field_matches_pattern(field, &*native_pattern(pattern)?, &mut |_| true)
     }
 
     /// Whether `pattern` matches `field`, each search paid for through `charge` before it runs.
@@ -196,6 +196,23 @@ impl ParsedMessage {
         });
         refused.map_or(Ok(found), Err)
     }
+}
+
+/// Compiled patterns of native callers: few and trusted, so a small LRU by count is enough.
+fn native_pattern(pattern: &str) -> Result<std::sync::Arc<Pattern>, MatchError> {
+    use parking_lot::Mutex;
+    use std::sync::{Arc, LazyLock};
+    static CACHE: LazyLock<Mutex<lru::LruCache<String, Arc<Pattern>>>> = LazyLock::new(|| {
+        Mutex::new(lru::LruCache::new(
+            std::num::NonZeroUsize::new(64).unwrap_or(std::num::NonZeroUsize::MIN),
+        ))
+    });
+    if let Some(hit) = CACHE.lock().get(pattern) {
+        return Ok(hit.clone());
+    }
+    let compiled = Arc::new(Pattern::new(pattern)?);
+    CACHE.lock().put(pattern.to_string(), compiled.clone());
+    Ok(compiled)
 }
 
 #[cfg(test)]

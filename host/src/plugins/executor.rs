@@ -43,8 +43,20 @@ impl Executor {
     }
 
     /// Drives `future` to completion on the calling (non-async) thread, with this runtime's timers.
+    /// A plugin call usually completes in its first poll: that poll runs directly in the runtime's
+    /// context, and only a future still pending after it pays for `block_on`'s parking machinery.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.handle.block_on(future)
+        let mut future = std::pin::pin!(future);
+        let first = {
+            let _context = self.handle.enter();
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            future.as_mut().poll(&mut cx)
+        };
+        match first {
+            std::task::Poll::Ready(output) => output,
+            // Polled again at once by `block_on`, with a waker that parks this thread.
+            std::task::Poll::Pending => self.handle.block_on(future),
+        }
     }
 }
 

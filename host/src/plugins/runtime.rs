@@ -15,8 +15,10 @@ use super::permits::Permits;
 use super::state::{HostBudget, HostExhausted, MemoryLimitExceeded, StoreState};
 use super::{Failure, FailureKind, LoadError, Outcome, PluginLimits};
 use crate::message::ParsedMessage;
+use std::future::Future as _;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
@@ -583,15 +585,26 @@ impl Runtime {
         };
         // In wasm, the epoch callback traps at the deadline (with a backtrace). A guest waiting in
         // WASI, or the host, is stopped by this timeout: the call's future is dropped where it waits.
-        let result = tokio::select! {
-            timed = tokio::time::timeout_at(deadline.into(), call) => match timed {
-                Ok(result) => result,
-                Err(_) => Err((FailureKind::Deadline, wasmtime::Error::new(Trap::Interrupt))),
-            },
-            () = self.stopped() => Err((
-                FailureKind::Host,
-                wasmtime::Error::msg("the host is shutting down; the call was stopped"),
-            )),
+        // Most calls finish within their first poll (wasm yields only at an epoch tick, 10 ms in):
+        // those need no timer. A call still pending after it (waiting in WASI, or yielding at a
+        // tick) gets the timeout and the shutdown signal. Registering a timer for every call cost
+        // ~20% of throughput on two threads (the timer wheel's lock).
+        let result = {
+            let mut call = std::pin::pin!(call);
+            let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+            match first {
+                Poll::Ready(result) => result,
+                Poll::Pending => tokio::select! {
+                    timed = tokio::time::timeout_at(deadline.into(), call) => match timed {
+                        Ok(result) => result,
+                        Err(_) => Err((FailureKind::Deadline, wasmtime::Error::new(Trap::Interrupt))),
+                    },
+                    () = self.stopped() => Err((
+                        FailureKind::Host,
+                        wasmtime::Error::msg("the host is shutting down; the call was stopped"),
+                    )),
+                },
+            }
         };
         let state = store.data();
         let fuel_used = fuel
