@@ -609,7 +609,7 @@ impl Runtime {
         let state = store.data();
         let fuel_used = fuel
             .saturating_sub(store.get_fuel().unwrap_or(0))
-            .saturating_add(state.budget.pending);
+            .saturating_add(state.budget.charged);
         let duration = started.elapsed();
         let output = state.output();
         let failure = |kind: FailureKind, message: String, backtrace: Vec<String>| Failure {
@@ -682,14 +682,15 @@ pub(crate) fn arm_deadline(store: &mut Store<StoreState>) {
         if Instant::now() >= budget.deadline {
             return Err(Trap::Interrupt.into());
         }
-        let pending = std::mem::take(&mut budget.pending);
-        let fuel = cx.get_fuel()?;
-        if pending > fuel {
-            cx.data_mut().budget.pending = pending;
+        // The store's fuel is only read here, never reset mid-call: resetting it while compiled
+        // code holds fuel in registers counted some of it twice.
+        let wasm_left = cx.get_fuel()?;
+        let budget = &mut cx.data_mut().budget;
+        if budget.charged > wasm_left {
             return Err(Trap::OutOfFuel.into());
         }
-        cx.set_fuel(fuel - pending)?;
-        cx.data_mut().budget.fuel_seen = fuel - pending;
+        budget.fuel_seen = wasm_left - budget.charged;
+        budget.pending = 0;
         Ok(UpdateDeadline::Yield(1))
     });
 }

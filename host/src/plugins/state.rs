@@ -84,17 +84,17 @@ impl WasiView for StoreState {
 ///
 /// Host primitives run native code that the epoch deadline cannot interrupt, so they check the
 /// deadline before they start, and pay for the bytes they scan out of the call's fuel. The fuel
-/// itself lives in the wasm store, which host functions cannot reach: charges accumulate here and
-/// the epoch callback (every tick, with the store in hand) moves them into the store's fuel, so one
-/// budget pays for wasm instructions and host scans alike. Between ticks a charge is checked
-/// against the fuel seen at the last tick.
+/// itself lives in the wasm store, which host functions cannot reach: charges are counted here, and
+/// the epoch callback (every tick, with the store in hand) checks wasm fuel used plus host charges
+/// against the one budget. Between ticks a charge is checked against what was left at the last
+/// tick; the report adds both.
 #[derive(Debug)]
 pub(crate) struct HostBudget {
     /// When the call must end.
     pub deadline: Instant,
-    /// Fuel the store had when last synchronised.
+    /// Fuel left (wasm and host together) at the last tick.
     pub fuel_seen: u64,
-    /// Host charges not yet taken from the store's fuel.
+    /// Host charges since the last tick.
     pub pending: u64,
     /// All host charges of the call, for the report.
     pub charged: u64,
