@@ -296,16 +296,16 @@ impl Runtime {
             "prepared-{}",
             sha256_hex(format!("{}\0{config}", info.sha256).as_bytes())
         );
-        let component = match self.inner.cache.load(&self.inner.engine, tenant, &key) {
-            Some(component) => component,
-            None => {
+        // The snapshot is made only when the cache has none: `compiled` looks it up once, and
+        // concurrent preparations of the same configuration share one snapshot.
+        let component = self
+            .compiled(tenant, &key, limits, keep, || async {
                 let snapshot = self.snapshot(tenant, bytes, config.clone(), limits).await?;
                 // The snapshot must still be a filter importing only what plugins may import.
                 check(&snapshot, usize::MAX)?;
-                self.compiled(tenant, &key, limits, keep, || async { Ok(snapshot) })
-                    .await?
-            }
-        };
+                Ok(snapshot)
+            })
+            .await?;
         let memory_bytes = loaded_bytes(&component) + u64::try_from(config.len()).unwrap_or(0);
         Ok(PreparedPlugin {
             plugin: self.link(tenant, info, component)?,
