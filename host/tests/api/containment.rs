@@ -24,6 +24,23 @@ async fn dry_run(app: &TestApp, t: &Tenant, config: Value) -> (Value, Duration) 
     (body, started.elapsed())
 }
 
+/// Gives `t` a 60 s deadline and starts a run whose every item sleeps for a minute; returns its id.
+async fn start_sleepy_run(app: &TestApp, t: &Tenant) -> String {
+    set_limits(app, t, json!({"deadline_ms": 60_000})).await;
+    app.upload(t, "hostile", "test_hostile").await;
+    for i in 0..4 {
+        app.import(t, &mail(&format!("m{i}"), "x")).await;
+    }
+    let p = app
+        .pipeline(
+            t,
+            json!({"name": "sleepy", "stages": [{"plugin": "hostile", "version": 1, "config": {"do": "sleep"}}]}),
+        )
+        .await;
+    app.start_run(t, p["id"].as_str().expect("id"), json!({"all": true}))
+        .await
+}
+
 #[tokio::test]
 async fn sleeping_dry_runs_from_one_tenant_leave_another_at_normal_speed() {
     let app = spawn_app().await;
@@ -89,28 +106,7 @@ async fn sleeping_dry_runs_from_one_tenant_leave_another_at_normal_speed() {
 async fn cancelling_a_run_stops_its_in_flight_items() {
     let app = spawn_app().await;
     let t = app.tenant("acme").await;
-    set_limits(&app, &t, json!({"deadline_ms": 60_000})).await;
-    app.upload(&t, "hostile", "test_hostile").await;
-    for i in 0..4 {
-        app.import(&t, &mail(&format!("m{i}"), "x")).await;
-    }
-    let p = app
-        .pipeline(
-            &t,
-            json!({"name": "sleepy", "stages": [{"plugin": "hostile", "version": 1, "config": {"do": "sleep"}}]}),
-        )
-        .await;
-    let run = expect_json(
-        app.post_json(
-            &t.token,
-            &format!("/v1/pipelines/{}/runs", p["id"].as_str().expect("id")),
-            &json!({"all": true}),
-        )
-        .await,
-        202,
-    )
-    .await;
-    let rid = run["id"].as_str().expect("id").to_string();
+    let rid = start_sleepy_run(&app, &t).await;
     let waiting = Instant::now();
     loop {
         let state = expect_json(app.get(&t.token, &format!("/v1/runs/{rid}")).await, 200).await;
@@ -145,27 +141,7 @@ async fn sigterm_stops_the_server_promptly_during_an_attack() {
     let mut server = start(dir.path()).await;
     let app = TestApp::remote(server.app.url(""));
     let t = app.tenant("attacker").await;
-    set_limits(&app, &t, json!({"deadline_ms": 60_000})).await;
-    app.upload(&t, "hostile", "test_hostile").await;
-    for i in 0..4 {
-        app.import(&t, &mail(&format!("m{i}"), "x")).await;
-    }
-    let p = app
-        .pipeline(
-            &t,
-            json!({"name": "sleepy", "stages": [{"plugin": "hostile", "version": 1, "config": {"do": "sleep"}}]}),
-        )
-        .await;
-    expect_json(
-        app.post_json(
-            &t.token,
-            &format!("/v1/pipelines/{}/runs", p["id"].as_str().expect("id")),
-            &json!({"all": true}),
-        )
-        .await,
-        202,
-    )
-    .await;
+    start_sleepy_run(&app, &t).await;
     // Dry runs in flight too, each asking to sleep for a minute.
     let inflight: Vec<_> = (0..4)
         .map(|_| {

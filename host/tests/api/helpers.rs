@@ -230,6 +230,12 @@ impl TestApp {
 
     /// Starts a run and waits until it ends; returns it with its first 1000 results.
     pub async fn run_to_end(&self, tenant: &Tenant, pipeline: &str, selection: Value) -> Value {
+        let run = self.start_run(tenant, pipeline, selection).await;
+        self.wait_run(tenant, &run).await
+    }
+
+    /// Starts a run of `pipeline` over `selection` (202) and returns its id.
+    pub async fn start_run(&self, tenant: &Tenant, pipeline: &str, selection: Value) -> String {
         let run = expect_json(
             self.post_json(
                 &tenant.token,
@@ -240,8 +246,7 @@ impl TestApp {
             202,
         )
         .await;
-        self.wait_run(tenant, run["id"].as_str().expect("run id"))
-            .await
+        run["id"].as_str().expect("run id").to_string()
     }
 
     /// Polls a run until it ends (at most two minutes).

@@ -52,6 +52,15 @@ fn large_utf8_message(bytes: usize) -> Arc<wasmail::message::ParsedMessage> {
     message(&raw)
 }
 
+/// Waits, yielding, until `done()` holds; fails with `what` after `within`.
+async fn until(done: impl Fn() -> bool, within: Duration, what: &str) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < within, "{what}");
+        tokio::task::yield_now().await;
+    }
+}
+
 fn limits(deadline_ms: u64) -> PluginLimits {
     PluginLimits {
         deadline_ms,
@@ -247,14 +256,12 @@ fn a_flood_of_slow_calls_leaves_other_tenants_at_normal_speed() {
             })
             .collect();
         // Wait until the attack holds its share of the permits.
-        let waiting = Instant::now();
-        while rt.free_call_permits() > 2 {
-            assert!(
-                waiting.elapsed() < Duration::from_secs(10),
-                "attack never started"
-            );
-            tokio::task::yield_now().await;
-        }
+        until(
+            || rt.free_call_permits() <= 2,
+            Duration::from_secs(10),
+            "attack never started",
+        )
+        .await;
         let mut latencies = Vec::new();
         for _ in 0..20 {
             let started = Instant::now();
@@ -309,23 +316,19 @@ fn a_caller_that_leaves_frees_the_permit_at_once() {
                 .await
             })
         };
-        let waiting = Instant::now();
-        while rt.free_call_permits() == 2 {
-            assert!(
-                waiting.elapsed() < Duration::from_secs(10),
-                "call never started"
-            );
-            tokio::task::yield_now().await;
-        }
+        until(
+            || rt.free_call_permits() != 2,
+            Duration::from_secs(10),
+            "call never started",
+        )
+        .await;
         call.abort();
-        let aborted = Instant::now();
-        while rt.free_call_permits() < 2 {
-            assert!(
-                aborted.elapsed() < Duration::from_secs(2),
-                "the permit was not freed after the caller left"
-            );
-            tokio::task::yield_now().await;
-        }
+        until(
+            || rt.free_call_permits() >= 2,
+            Duration::from_secs(2),
+            "the permit was not freed after the caller left",
+        )
+        .await;
     });
 }
 
@@ -352,14 +355,12 @@ fn shutdown_ends_calls_in_flight_whatever_their_deadline() {
                 })
             })
             .collect();
-        let waiting = Instant::now();
-        while rt.free_call_permits() > 2 {
-            assert!(
-                waiting.elapsed() < Duration::from_secs(10),
-                "calls never started"
-            );
-            tokio::task::yield_now().await;
-        }
+        until(
+            || rt.free_call_permits() <= 2,
+            Duration::from_secs(10),
+            "calls never started",
+        )
+        .await;
         let stopping = Instant::now();
         rt.shutdown();
         for call in calls {
