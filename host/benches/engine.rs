@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmail::message::{Envelope, Field, ParsedMessage};
-use wasmail::plugins::{Keep, PluginLimits, Runtime, RuntimeOptions};
+use wasmail::sandbox::{Keep, PluginLimits, Runtime, RuntimeOptions};
 
 const RULES: &str = r#"{"rules": [
   {"name": "lists", "when": {"header": "List-Id", "exists": true}, "then": [{"move_to": "Lists"}]},
@@ -490,7 +490,7 @@ fn load(
     rt: &Runtime,
     bytes: &[u8],
     limits: &PluginLimits,
-) -> Result<wasmail::plugins::Plugin, wasmail::plugins::LoadError> {
+) -> Result<wasmail::sandbox::Plugin, wasmail::sandbox::LoadError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmail::config::Config;
 use wasmail::message::{Envelope, ParsedMessage};
-use wasmail::plugins::{Keep, PluginLimits, Runtime, RuntimeOptions};
+use wasmail::sandbox::{Keep, PluginLimits, Runtime, RuntimeOptions};
 use wasmail::server::Application;
 
 // As the `wasmail` binary does.

@@ -3,7 +3,8 @@
 //!
 //! - [`domain`]: the names of the mail model (folders, flags, tags, reasons, addresses) and their rules.
 //! - [`message`]: raw RFC 5322 → the host's parsed message (mail-parser), with native match primitives.
-//! - [`plugins`]: the plugin runtime (wasmtime): check, compile, cache and run components under limits.
+//! - [`sandbox`]: the sandbox that runs tenants' plugins (wasmtime): check, compile, cache and run components
+//!   under limits. (The guest plugins themselves live in the top-level `plugins/` directory.)
 //! - [`store`]: every SQL statement (sqlx; SQLite by default).
 //! - [`pipeline`]: the parse pipeline (import) and filter pipelines (stages, runs, the worker).
 //! - [`auth`]: the admin token and tenant JWTs.
@@ -24,7 +25,7 @@ pub mod message;
 #[cfg(feature = "engine")]
 pub mod pipeline;
 #[cfg(feature = "engine")]
-pub mod plugins;
+pub mod sandbox;
 #[cfg(feature = "engine")]
 pub mod server;
 #[cfg(feature = "engine")]

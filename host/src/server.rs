@@ -10,7 +10,7 @@ use crate::auth::{Auth, AuthError};
 use crate::config::Config;
 use crate::pipeline::stages::{StageBudgets, StageCache};
 use crate::pipeline::worker::Worker;
-use crate::plugins::{LoadError, Runtime, RuntimeOptions};
+use crate::sandbox::{LoadError, Runtime, RuntimeOptions};
 use crate::store::{Store, StoreError};
 use poem::Server;
 use poem::listener::TcpAcceptor;

@@ -6,7 +6,7 @@ use super::Tags;
 use super::models::time;
 use super::problem::{ApiError, missing};
 use super::state::{AdminToken, Shared};
-use crate::plugins::PluginLimits;
+use crate::sandbox::PluginLimits;
 use crate::store::{TenantRow, TokenRow, now_ms};
 use caches::Caches;
 use chrono::{DateTime, Utc};

@@ -3,7 +3,7 @@
 //! Their JSON is the JSON the engine and the SDK already use (`{"move_to": "Spam"}`, `"stop"`), so
 //! stored results parse straight into them and a plugin's configuration can quote them.
 
-use crate::plugins::{Action, Failure, LogLine, Outcome};
+use crate::sandbox::{Action, Failure, LogLine, Outcome};
 use chrono::{DateTime, Utc};
 use poem_openapi::types::ParseFromJSON;
 use poem_openapi::{Enum, Object, Union};

@@ -7,7 +7,7 @@ use super::problem::{ApiError, Kind, missing};
 use super::runs::Run;
 use super::state::{Shared, TenantToken};
 use crate::pipeline::PipelineError;
-use crate::plugins::{Keep, LoadError};
+use crate::sandbox::{Keep, LoadError};
 use crate::store::{OnError, PipelineRow, StageRow, TenantRow};
 use chrono::{DateTime, Utc};
 use poem::web::Data;

@@ -8,7 +8,7 @@ use super::state::{Shared, TenantToken};
 use crate::domain::FolderName;
 use crate::message::Envelope;
 use crate::pipeline::ingest;
-use crate::plugins::Keep;
+use crate::sandbox::Keep;
 use crate::store::PluginVersionRow;
 use chrono::{DateTime, Utc};
 use poem::Body;
@@ -323,7 +323,7 @@ impl PluginsApi {
             .run_prepared(&prepared, Arc::new(message), &tenant.limits)
             .await;
         // As a pipeline would judge the output (at most 8 copy-to folders).
-        let result = crate::plugins::checked(called);
+        let result = crate::sandbox::checked(called);
         Ok(Json(match result {
             Ok(outcome) => DryRunResult {
                 ok: true,

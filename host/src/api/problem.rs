@@ -8,7 +8,7 @@
 use crate::auth::AuthError;
 use crate::domain::InvalidName;
 use crate::pipeline::PipelineError;
-use crate::plugins::LoadError;
+use crate::sandbox::LoadError;
 use crate::store::StoreError;
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};

@@ -1,5 +1,5 @@
 //! `wasmail compile-worker`: compiles one component from stdin for the server (hidden: only the
-//! server runs it, see `plugins::compile`).
+//! server runs it, see `sandbox::compile`).
 
 use std::process::ExitCode;
 
@@ -21,5 +21,5 @@ pub(super) struct Args {
 
 pub(super) fn run(args: Args) -> ExitCode {
     let _ = args.tenant;
-    crate::plugins::compile_worker(args.cpu_secs, args.memory_bytes, args.limited)
+    crate::sandbox::compile_worker(args.cpu_secs, args.memory_bytes, args.limited)
 }

@@ -53,13 +53,13 @@ struct EngineArgs {
 }
 
 impl EngineArgs {
-    fn runtime(&self) -> Result<crate::plugins::Runtime, crate::plugins::LoadError> {
+    fn runtime(&self) -> Result<crate::sandbox::Runtime, crate::sandbox::LoadError> {
         let cache_dir = if self.no_cache {
             None
         } else {
             self.cache_dir.clone().or_else(default_cache_dir)
         };
-        crate::plugins::Runtime::new(crate::plugins::RuntimeOptions {
+        crate::sandbox::Runtime::new(crate::sandbox::RuntimeOptions {
             cache_dir,
             ..Default::default()
         })

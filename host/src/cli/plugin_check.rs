@@ -1,5 +1,5 @@
 use super::EngineArgs;
-use crate::plugins::PluginLimits;
+use crate::sandbox::PluginLimits;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

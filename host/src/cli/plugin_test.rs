@@ -1,6 +1,6 @@
 use super::{EngineArgs, inline_or_file};
 use crate::message::{Envelope, ParsedMessage};
-use crate::plugins::{Keep, Plugin, PluginLimits};
+use crate::sandbox::{Keep, Plugin, PluginLimits};
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -57,7 +57,7 @@ fn execute(args: &Args) -> Result<bool, String> {
     let bytes = std::fs::read(&args.plugin)
         .map_err(|e| format!("cannot read {}: {e}", args.plugin.display()))?;
     let runtime = args.engine.runtime().map_err(|e| e.to_string())?;
-    let named = |e: crate::plugins::LoadError| format!("{}: {e}", args.plugin.display());
+    let named = |e: crate::sandbox::LoadError| format!("{}: {e}", args.plugin.display());
     // As a pipeline stage runs it: prepared once for its configuration, then a fresh instance per
     // message started from the prepared snapshot.
     let (plugin, config): (Plugin, Arc<str>) = if args.no_prepare {
@@ -85,7 +85,7 @@ fn execute(args: &Args) -> Result<bool, String> {
                 };
                 let message = Arc::new(ParsedMessage::parse(raw, envelope));
                 let called = runtime.run_blocking(&plugin, message, config.clone(), &limits);
-                match crate::plugins::checked(called) {
+                match crate::sandbox::checked(called) {
                     Ok(outcome) => json!({ "message": path, "ok": true, "outcome": outcome }),
                     Err(failure) => {
                         all_ok = false;

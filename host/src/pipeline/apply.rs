@@ -3,7 +3,7 @@
 //! touching one message do not lose each other's changes.
 
 use crate::domain::{MAX_COPIES_PER_RUN, tag};
-use crate::plugins::Action;
+use crate::sandbox::Action;
 use crate::store::{StoredEnvelope, TRASH};
 use serde::Serialize;
 

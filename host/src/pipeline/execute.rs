@@ -7,7 +7,7 @@
 use super::QUARANTINE;
 use super::apply::{Effects, Refusal, apply, move_to};
 use crate::message::ParsedMessage;
-use crate::plugins::{Action, Failure, LogLine, PluginLimits, PreparedPlugin, Runtime, checked};
+use crate::sandbox::{Action, Failure, LogLine, PluginLimits, PreparedPlugin, Runtime, checked};
 use crate::store::{ItemStatus, OnError, StageRow, StoredEnvelope};
 use serde::Serialize;
 use std::sync::Arc;

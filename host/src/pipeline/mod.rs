@@ -12,7 +12,7 @@ pub mod ingest;
 pub mod stages;
 pub mod worker;
 
-use crate::plugins::LoadError;
+use crate::sandbox::LoadError;
 use crate::store::StoreError;
 
 /// What went wrong in a pipeline.

@@ -6,7 +6,7 @@
 //!
 //! Memory is bounded in bytes, not entries: each prepared plugin weighs
 //! [`PreparedPlugin::memory_bytes`] (its compiled image and memory initialisation data), and the
-//! cache evicts by least recent use with a per-tenant share (see [`crate::plugins`]'s ledger: one
+//! cache evicts by least recent use with a per-tenant share (see [`crate::sandbox`]'s ledger: one
 //! tenant's flood of configurations evicts only its own plugins once it holds more than
 //! `budget / tenants`). Two areas:
 //! - **stages**: what pipelines use ([`Keep::Cached`]), long-lived;
@@ -15,7 +15,7 @@
 //!   writes no artifact to disk for them either.
 
 use super::PipelineError;
-use crate::plugins::{CacheStats, Keep, Ledger, PluginLimits, PreparedPlugin, Runtime};
+use crate::sandbox::{CacheStats, Keep, Ledger, PluginLimits, PreparedPlugin, Runtime};
 use crate::store::{PluginVersionRow, Store};
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -96,7 +96,7 @@ impl StageCache {
     }
 
     /// `version` of a tenant's plugin prepared for `config`, kept as `keep` says. A configuration
-    /// the plugin rejects is a [`crate::plugins::LoadError::Rejected`].
+    /// the plugin rejects is a [`crate::sandbox::LoadError::Rejected`].
     pub async fn prepared(
         &self,
         tenant: &str,

@@ -8,7 +8,7 @@
 use super::execute::{ReadyStage, execute};
 use super::stages::StageCache;
 use super::{PipelineError, ingest};
-use crate::plugins::Keep;
+use crate::sandbox::Keep;
 use crate::store::{ItemStatus, RunRow, RunStatus, Store, StoreError, WorkItem};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
@@ -230,7 +230,7 @@ impl Worker {
         tenant: &str,
         run: &str,
         stages: &[ReadyStage],
-        limits: &crate::plugins::PluginLimits,
+        limits: &crate::sandbox::PluginLimits,
         item: WorkItem,
     ) -> Result<(), PipelineError> {
         let store = &self.inner.store;

@@ -1,7 +1,7 @@
 //! Plugins: named, numbered versions of a tenant's uploaded components.
 
 use super::{Result, StageRow, Store, StoreError, from_json, now_ms, to_json};
-use crate::plugins::ComponentInfo;
+use crate::sandbox::ComponentInfo;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 

@@ -1,7 +1,7 @@
 //! Tenants: who owns everything else.
 
 use super::{Result, Store, StoreError, from_json, new_id, now_ms, to_json};
-use crate::plugins::PluginLimits;
+use crate::sandbox::PluginLimits;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 

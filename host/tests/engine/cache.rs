@@ -3,7 +3,7 @@
 //! another's artifacts.
 
 use crate::helpers::{block_on, config, guest, message};
-use wasmail::plugins::{Action, Keep, PluginLimits, PreparedPlugin, Runtime, RuntimeOptions};
+use wasmail::sandbox::{Action, Keep, PluginLimits, PreparedPlugin, Runtime, RuntimeOptions};
 
 /// Every artifact file under the cache directory (one directory per tenant).
 fn artifacts(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -1,7 +1,7 @@
 //! Many calls from many tasks at once, hostile ones mixed in: every call gets its own right answer.
 
 use crate::helpers::{config, message, plugin, runtime};
-use wasmail::plugins::{Action, FailureKind, PluginLimits};
+use wasmail::sandbox::{Action, FailureKind, PluginLimits};
 
 #[derive(Clone, Copy, Debug)]
 enum Job {

@@ -2,7 +2,7 @@
 //! message is touched.
 
 use crate::helpers::{config, message, plugin, runtime};
-use wasmail::plugins::{FailureKind, Keep, PluginLimits};
+use wasmail::sandbox::{FailureKind, Keep, PluginLimits};
 
 const SAMPLE: &[u8] = b"From: a@example.com\r\nSubject: hi\r\n\r\nhello\r\n";
 
@@ -53,7 +53,7 @@ fn spam_score_and_attachment_guard_reject_unknown_keys() {
 #[test]
 fn preparing_rejects_bad_configurations_of_every_first_party_plugin() {
     use crate::helpers::guest;
-    use wasmail::plugins::LoadError;
+    use wasmail::sandbox::LoadError;
     for (component, bad, expected) in [
         (
             "spam_score",

@@ -5,7 +5,7 @@
 use crate::helpers::{config, guest, message, target_dir};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmail::plugins::{
+use wasmail::sandbox::{
     Action, FailureKind, Keep, LoadError, PatternBudget, Plugin, PluginLimits, Runtime,
     RuntimeOptions,
 };

@@ -7,7 +7,7 @@
 use crate::helpers::{config, corpus_and_samples, guest, message, plugin, runtime, workspace_root};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use wasmail::plugins::{Keep, PluginLimits};
+use wasmail::sandbox::{Keep, PluginLimits};
 
 /// Runs `component` with its golden config over the corpus; compares with (or blesses) the golden file.
 fn golden(plugin_name: &str, component: &str) -> BTreeMap<String, Value> {

@@ -6,7 +6,7 @@ pub use fixtures::*;
 
 use std::sync::{Arc, OnceLock};
 use wasmail::message::{Envelope, ParsedMessage};
-use wasmail::plugins::{Plugin, PluginLimits, Runtime, RuntimeOptions};
+use wasmail::sandbox::{Plugin, PluginLimits, Runtime, RuntimeOptions};
 
 /// One runtime shared by the tests of a process, as a server would share it.
 pub fn runtime() -> &'static Runtime {

@@ -2,7 +2,7 @@
 //! call on the same runtime succeeds.
 
 use crate::helpers::{TENANT, block_on, config, guest, message, plugin, runtime};
-use wasmail::plugins::{Action, Failure, FailureKind, LoadError, Outcome, PluginLimits};
+use wasmail::sandbox::{Action, Failure, FailureKind, LoadError, Outcome, PluginLimits};
 
 const SAMPLE: &[u8] = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nhello\r\n";
 
@@ -245,7 +245,7 @@ fn instantiation_failure_when_initial_memory_exceeds_the_limit() {
 
 mod prepare {
     use crate::helpers::{guest, runtime};
-    use wasmail::plugins::{Keep, LoadError, PluginLimits};
+    use wasmail::sandbox::{Keep, LoadError, PluginLimits};
 
     fn prepare(config: &str, limits: &PluginLimits) -> LoadError {
         runtime()

@@ -4,7 +4,7 @@
 use crate::helpers::{config, message, plugin, runtime};
 use std::sync::Arc;
 use wasmail::message::ParsedMessage;
-use wasmail::plugins::{Action, FailureKind, PluginLimits};
+use wasmail::sandbox::{Action, FailureKind, PluginLimits};
 
 fn forty_mib_message() -> Arc<ParsedMessage> {
     let mut raw = b"From: sender@example.com\r\nTo: you@example.com\r\nSubject: the big one\r\n\

@@ -181,7 +181,7 @@ Message-ID: <lunch@example.test>\r\n\r\nSee you at noon.\r\n";
 #[test]
 fn plugins_see_the_first_of_duplicated_headers() {
     use crate::helpers::{config, plugin, runtime};
-    use wasmail::plugins::PluginLimits;
+    use wasmail::sandbox::PluginLimits;
     let limits = PluginLimits::default();
     // spam-score reads `subject()`, `header()` and the date through the SDK.
     let outcome = runtime()

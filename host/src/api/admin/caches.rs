@@ -1,6 +1,6 @@
 //! What the plugin caches hold, for operators (and the tests that check the budgets hold).
 
-use crate::plugins::{CacheStats, TenantUsage};
+use crate::sandbox::{CacheStats, TenantUsage};
 use poem_openapi::Object;
 
 /// The plugin caches: compiled artifacts on disk, prepared stages and trials in memory.

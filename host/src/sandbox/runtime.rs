@@ -12,7 +12,7 @@ use super::host::{HostRefused, MessageResource};
 use super::ledger::CacheStats;
 use super::patterns::{PatternBudget, PatternCache};
 use super::permits::Permits;
-use super::state::{HostBudget, HostExhausted, MemoryLimitExceeded, StoreState};
+use super::state::{HostBudget, HostExhausted, MemoryLimitExceeded, SandboxState};
 use super::{Failure, FailureKind, LoadError, Outcome, PluginLimits};
 use crate::message::ParsedMessage;
 use std::future::Future as _;
@@ -101,7 +101,7 @@ pub struct Runtime {
 
 struct Inner {
     engine: Engine,
-    linker: Linker<StoreState>,
+    linker: Linker<SandboxState>,
     cache: ArtifactCache,
     calls: Permits,
     patterns: PatternCache,
@@ -124,7 +124,7 @@ pub struct Plugin {
     info: Arc<ComponentInfo>,
     /// The tenant it was loaded for: its calls draw on that tenant's caches.
     owner: Arc<str>,
-    pre: FilterPre<StoreState>,
+    pre: FilterPre<SandboxState>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -376,9 +376,9 @@ impl Runtime {
         limits: &PluginLimits,
         started: Instant,
         fuel: u64,
-    ) -> Result<Store<StoreState>, LoadError> {
+    ) -> Result<Store<SandboxState>, LoadError> {
         let deadline = started + limits.deadline();
-        let state = StoreState::new(
+        let state = SandboxState::new(
             config,
             limits,
             HostBudget::new(deadline, fuel),
@@ -675,7 +675,7 @@ fn loaded_bytes(component: &Component) -> u64 {
 /// Ends the store's wasm at the wall-clock deadline, yields to the executor at every epoch tick
 /// (so a timeout around the call and other calls get their turn), and moves the host's scan
 /// charges into the store's fuel.
-pub(crate) fn arm_deadline(store: &mut Store<StoreState>) {
+pub(crate) fn arm_deadline(store: &mut Store<SandboxState>) {
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|mut cx| {
         let budget = &mut cx.data_mut().budget;

@@ -1,7 +1,7 @@
-use crate::plugins::bindings::wasmail::plugin::clock::Host;
-use crate::plugins::state::StoreState;
+use crate::sandbox::bindings::wasmail::plugin::clock::Host;
+use crate::sandbox::state::SandboxState;
 
-impl Host for StoreState {
+impl Host for SandboxState {
     fn now(&mut self) -> wasmtime::Result<i64> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

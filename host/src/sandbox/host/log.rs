@@ -1,8 +1,8 @@
-use crate::plugins::LogLevel;
-use crate::plugins::bindings::wasmail::plugin::log::{Host, Level};
-use crate::plugins::state::StoreState;
+use crate::sandbox::LogLevel;
+use crate::sandbox::bindings::wasmail::plugin::log::{Host, Level};
+use crate::sandbox::state::SandboxState;
 
-impl Host for StoreState {
+impl Host for SandboxState {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         let level = match level {
             Level::Trace => LogLevel::Trace,

@@ -7,7 +7,7 @@ wasmtime::component::bindgen!({
     // Async exports: the call is a future the runtime can time out and drop wherever the guest is.
     exports: { default: async },
     with: {
-        "wasmail:plugin/message.message": crate::plugins::host::MessageResource,
+        "wasmail:plugin/message.message": crate::sandbox::host::MessageResource,
     },
 });
 

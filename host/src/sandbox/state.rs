@@ -11,7 +11,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-pub(crate) struct StoreState {
+pub(crate) struct SandboxState {
     pub table: ResourceTable,
     pub config: Arc<str>,
     pub logs: LogBuffer,
@@ -24,7 +24,7 @@ pub(crate) struct StoreState {
     output_cap: usize,
 }
 
-impl StoreState {
+impl SandboxState {
     pub fn new(
         config: Arc<str>,
         limits: &PluginLimits,
@@ -57,7 +57,7 @@ impl StoreState {
     }
 }
 
-impl WasiView for StoreState {
+impl WasiView for SandboxState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         // Built on first use: most filters never call WASI, and building a context per call would cost
         // more than instantiating the plugin.

@@ -9,4 +9,4 @@ pub(crate) use message::HostRefused;
 pub use message::MessageResource;
 
 /// The `types` interface holds only types; the linker still wants its (empty) host trait.
-impl crate::plugins::bindings::wasmail::plugin::types::Host for crate::plugins::state::StoreState {}
+impl crate::sandbox::bindings::wasmail::plugin::types::Host for crate::sandbox::state::SandboxState {}

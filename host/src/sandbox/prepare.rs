@@ -4,7 +4,7 @@
 
 use super::LoadError;
 use super::bindings::Filter;
-use super::state::StoreState;
+use super::state::SandboxState;
 use std::future::Future;
 use std::time::Instant;
 use wasmtime::Store;
@@ -36,8 +36,8 @@ fn failed(what: &str, e: wasmtime::Error) -> LoadError {
 /// `store`'s limits, and returns the snapshot's bytes. The store's deadline is armed; a guest
 /// waiting in WASI is stopped at `deadline` by a timeout around the whole call.
 pub(crate) async fn run_and_snapshot(
-    store: &mut Store<StoreState>,
-    linker: &Linker<StoreState>,
+    store: &mut Store<SandboxState>,
+    linker: &Linker<SandboxState>,
     component: &Component,
     instrumented: &Instrumented<'_>,
     deadline: Instant,
@@ -93,7 +93,7 @@ pub(crate) async fn run_and_snapshot(
     snapshot.map_err(|e| failed("snapshotting", e))
 }
 
-fn last_logs(store: &Store<StoreState>) -> String {
+fn last_logs(store: &Store<SandboxState>) -> String {
     let logs = store.data().logs.tail(5);
     if logs.is_empty() {
         return String::new();
@@ -108,7 +108,7 @@ fn last_logs(store: &Store<StoreState>) -> String {
 
 /// Wizer's view of the prepared instance: calls the accessor functions its instrumentation exports.
 struct Access<'a> {
-    store: &'a mut Store<StoreState>,
+    store: &'a mut Store<SandboxState>,
     instance: Instance,
     failure: Option<wasmtime::Error>,
 }

@@ -1,10 +1,10 @@
 //! The `message` resource: the guest's window onto the host's parsed message.
 
 use crate::message::{Address, Field, MatchError, ParsedMessage};
-use crate::plugins::bindings::wasmail::plugin::message::{Host, HostMessage};
-use crate::plugins::bindings::{WitAddress, WitAttachment, WitField};
-use crate::plugins::patterns::Lookup;
-use crate::plugins::state::{HostExhausted, StoreState};
+use crate::sandbox::bindings::wasmail::plugin::message::{Host, HostMessage};
+use crate::sandbox::bindings::{WitAddress, WitAttachment, WitField};
+use crate::sandbox::patterns::Lookup;
+use crate::sandbox::state::{HostExhausted, SandboxState};
 use std::sync::Arc;
 use wasmtime::component::Resource;
 
@@ -20,7 +20,7 @@ const CHUNK_MAX: u64 = 64 * 1024;
 #[derive(Debug)]
 pub struct MessageResource(pub(crate) Arc<ParsedMessage>);
 
-impl StoreState {
+impl SandboxState {
     fn msg(&self, handle: &Resource<MessageResource>) -> wasmtime::Result<Arc<ParsedMessage>> {
         Ok(self.table.get(handle)?.0.clone())
     }
@@ -93,7 +93,7 @@ fn byte_chunk(bytes: &[u8], offset: u64, max_len: u32) -> Vec<u8> {
     bytes[start..end].to_vec()
 }
 
-impl HostMessage for StoreState {
+impl HostMessage for SandboxState {
     fn header(
         &mut self,
         m: Resource<MessageResource>,
@@ -277,7 +277,7 @@ impl HostMessage for StoreState {
     }
 }
 
-impl Host for StoreState {}
+impl Host for SandboxState {}
 
 #[cfg(test)]
 mod tests {
