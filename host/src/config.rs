@@ -31,8 +31,26 @@ pub struct Config {
     /// Largest JSON request body any endpoint accepts, in bytes (a dry run, which carries a
     /// message, gets 4/3 of `max_message_bytes` on top; uploads have the tenant's own limit).
     pub max_json_bytes: usize,
-    /// Pipeline runs executed at once by this node.
+    /// Jobs (pipeline runs, ...) this node executes at once.
     pub run_workers: usize,
+    /// Whether `wasmail serve` also executes jobs (`wasmail worker` always does, and serves no
+    /// HTTP). Turn it off for API-only nodes.
+    pub worker: bool,
+    /// How long a node's lease on a job lasts, in ms; heartbeats renew it every third of that. A job
+    /// whose node died is taken over by another node once its lease runs out.
+    pub job_lease_ms: u64,
+    /// How often an idle worker looks at the queue without being woken, in ms (jobs queued by
+    /// this process wake its workers at once; other nodes' find them at their next look).
+    pub job_poll_ms: u64,
+    /// Most jobs one tenant may have running at once, all nodes together.
+    pub jobs_per_tenant: usize,
+    /// Attempts in a row a run's job may fail (a node dying during it counts) before it is dead.
+    pub job_max_attempts: u32,
+    /// The first retry delay of a failed job, in ms; each next one doubles (with jitter), up to
+    /// `job_backoff_max_ms`.
+    pub job_backoff_ms: u64,
+    /// The longest retry delay, in ms.
+    pub job_backoff_max_ms: u64,
     /// Messages of one run processed at once.
     pub run_batch: usize,
     /// How long shutdown waits for in-flight requests and run batches, in seconds.
@@ -68,6 +86,13 @@ impl Default for Config {
             max_message_bytes: 64 << 20,
             max_json_bytes: 1 << 20,
             run_workers: 2,
+            worker: true,
+            job_lease_ms: 30_000,
+            job_poll_ms: 2_000,
+            jobs_per_tenant: 2,
+            job_max_attempts: 10,
+            job_backoff_ms: 1_000,
+            job_backoff_max_ms: 600_000,
             run_batch: 32,
             shutdown_grace_secs: 30,
             token_ttl_secs: 30 * 24 * 3600,
@@ -91,6 +116,13 @@ const ENV_KEYS: &[&str] = &[
     "max_message_bytes",
     "max_json_bytes",
     "run_workers",
+    "worker",
+    "job_lease_ms",
+    "job_poll_ms",
+    "jobs_per_tenant",
+    "job_max_attempts",
+    "job_backoff_ms",
+    "job_backoff_max_ms",
     "run_batch",
     "shutdown_grace_secs",
     "token_ttl_secs",
@@ -174,6 +206,16 @@ impl Config {
                 "run_workers and run_batch must be at least 1".into(),
             ));
         }
+        if self.job_lease_ms < 300 || self.job_poll_ms == 0 {
+            return Err(ConfigError(
+                "job_lease_ms must be at least 300 and job_poll_ms at least 1".into(),
+            ));
+        }
+        if self.jobs_per_tenant == 0 || self.job_max_attempts == 0 {
+            return Err(ConfigError(
+                "jobs_per_tenant and job_max_attempts must be at least 1".into(),
+            ));
+        }
         if self.max_concurrent_compiles == Some(0) || self.max_concurrent_compiles_per_tenant == 0 {
             return Err(ConfigError(
                 "max_concurrent_compiles and max_concurrent_compiles_per_tenant must be at least 1"
@@ -187,6 +229,19 @@ impl Config {
             return Err(ConfigError("max_json_bytes must be at least 1024".into()));
         }
         Ok(())
+    }
+
+    /// How this node runs the queue.
+    pub fn queue_options(&self) -> crate::queue::QueueOptions {
+        use std::time::Duration;
+        crate::queue::QueueOptions {
+            workers: self.run_workers,
+            lease: Duration::from_millis(self.job_lease_ms),
+            idle_poll: Duration::from_millis(self.job_poll_ms),
+            per_tenant: self.jobs_per_tenant,
+            backoff_base: Duration::from_millis(self.job_backoff_ms),
+            backoff_max: Duration::from_millis(self.job_backoff_max_ms.max(self.job_backoff_ms)),
+        }
     }
 
     /// The directory of compiled-plugin artifacts.

@@ -6,7 +6,10 @@
 //! - [`sandbox`]: the sandbox that runs tenants' plugins (wasmtime): check, compile, cache and run components
 //!   under limits. (The guest plugins themselves live in the top-level `plugins/` directory.)
 //! - [`store`]: every SQL statement (sqlx; SQLite by default).
-//! - [`pipeline`]: the parse pipeline (import) and filter pipelines (stages, runs, the worker).
+//! - [`pipeline`]: the parse pipeline (import) and filter pipelines (stages, execution, the run job).
+//! - [`queue`]: the durable job queue (leases, retries, dead jobs) and this process as a node.
+//! - [`service`]: the use cases (define a pipeline, start a run, import, upload, dry run, ...),
+//!   callable from the API, the command line and the scheduler alike.
 //! - [`auth`]: the admin token and tenant JWTs.
 //! - [`api`]: the HTTP API (poem-openapi), and [`server`]: startup and graceful shutdown.
 //! - [`config`]: the server's layered configuration.
@@ -25,8 +28,12 @@ pub mod message;
 #[cfg(feature = "engine")]
 pub mod pipeline;
 #[cfg(feature = "engine")]
+pub mod queue;
+#[cfg(feature = "engine")]
 pub mod sandbox;
 #[cfg(feature = "engine")]
 pub mod server;
+#[cfg(feature = "engine")]
+pub mod service;
 #[cfg(feature = "engine")]
 pub mod store;

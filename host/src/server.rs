@@ -1,16 +1,20 @@
 //! Startup and shutdown: build the application from its configuration, serve until told to stop.
 //!
 //! [`Application::build`] binds the listener (port 0 picks one, [`Application::local_addr`] says
-//! which), opens and migrates the database, sets up auth, the plugin runtime and the run worker.
-//! [`Application::run_until`] serves until the given future resolves, then stops accepting requests,
-//! lets in-flight requests and run batches finish, and puts unfinished runs back in the queue.
+//! which), opens and migrates the database, sets up auth, the plugin runtime, registers this
+//! process as a node and sets up its job runner. [`Application::run_until`] serves (and executes
+//! jobs, unless `worker = false`) until the given future resolves, then stops accepting requests,
+//! lets in-flight requests finish and gives the jobs it holds back to the queue. [`run_worker`] is
+//! the same without HTTP (`wasmail worker`).
 
 use crate::api::{self, AppState, Shared};
 use crate::auth::{Auth, AuthError};
 use crate::config::Config;
+use crate::pipeline::run_job::RunJobs;
 use crate::pipeline::stages::{StageBudgets, StageCache};
-use crate::pipeline::worker::Worker;
+use crate::queue::{Node, Runner};
 use crate::sandbox::{LoadError, Runtime, RuntimeOptions};
+use crate::service::Services;
 use crate::store::{Store, StoreError};
 use poem::Server;
 use poem::listener::TcpAcceptor;
@@ -42,7 +46,8 @@ pub struct Application {
     state: Shared,
     acceptor: TcpAcceptor,
     addr: SocketAddr,
-    workers: usize,
+    core: Core,
+    executes_jobs: bool,
     grace: Duration,
     generated_admin_token: Option<String>,
 }
@@ -52,6 +57,75 @@ impl std::fmt::Debug for Application {
         f.debug_struct("Application")
             .field("addr", &self.addr)
             .finish_non_exhaustive()
+    }
+}
+
+/// What a node has whatever its roles: the store, the sandbox and its caches, its node identity and
+/// job runner.
+struct Core {
+    store: Store,
+    stages: StageCache,
+    node: Node,
+    runner: Runner,
+}
+
+impl Core {
+    async fn build(config: &Config, store: Store, roles: &[&str]) -> Result<Self, ServerError> {
+        let defaults = RuntimeOptions::default();
+        let runtime = Runtime::new(RuntimeOptions {
+            cache_dir: Some(config.cache_dir()),
+            cache_bytes: config.artifact_cache_bytes,
+            compiler_exe: config.compiler_exe.clone().unwrap_or(defaults.compiler_exe),
+            max_concurrent_compiles: config
+                .max_concurrent_compiles
+                .unwrap_or(defaults.max_concurrent_compiles),
+            max_concurrent_compiles_per_tenant: config.max_concurrent_compiles_per_tenant,
+            ..defaults
+        })?;
+        let budgets = StageBudgets {
+            stage_bytes: config.stage_cache_bytes,
+            trial_bytes: config.trial_cache_bytes,
+        };
+        let stages = StageCache::new(store.clone(), runtime, budgets);
+        // A new identity each start: the leases a previous process held (if it died) are not this
+        // one's, and are taken over only once they expire, like any other node's.
+        let node = Node::register(&store, roles).await?;
+        let runs = RunJobs::new(store.clone(), stages.clone(), config.run_batch);
+        let runner = Runner::new(
+            store.clone(),
+            node.id().clone(),
+            config.queue_options(),
+            vec![Arc::new(runs)],
+        );
+        tracing::info!(node = %node.id(), ?roles, "node registered");
+        Ok(Self {
+            store,
+            stages,
+            node,
+            runner,
+        })
+    }
+
+    /// Executes jobs (if `execute`) and records heartbeats until `stop` turns true; then gives the
+    /// jobs back (within `grace`) and marks the node stopped.
+    async fn run(&self, execute: bool, stop: watch::Receiver<bool>, grace: Duration) {
+        let heartbeat = {
+            let (node, stop) = (self.node.clone(), stop.clone());
+            tokio::spawn(async move { node.heartbeat(stop).await })
+        };
+        if execute {
+            let runner = self.runner.clone();
+            let mut stopping = stop.clone();
+            let workers = tokio::spawn(async move { runner.run(stop).await });
+            let _ = stopping.wait_for(|s| *s).await;
+            if tokio::time::timeout(grace, workers).await.is_err() {
+                tracing::warn!(
+                    "job workers did not stop within the grace period; their jobs are taken over when their leases expire"
+                );
+            }
+        }
+        let _ = heartbeat.await;
+        self.node.stopped().await;
     }
 }
 
@@ -69,7 +143,35 @@ pub async fn open_store(config: &Config) -> Result<Store, ServerError> {
         .map(|u| u.expose_secret().to_string());
     let store = Store::connect(url.as_deref(), &config.data_dir).await?;
     store.migrate().await?;
-    Ok(store)
+    Ok(store.with_run_attempts(i64::from(config.job_max_attempts)))
+}
+
+/// Runs a worker node (`wasmail worker`): executes jobs, serves no HTTP, until `shutdown`
+/// resolves; then gives its jobs back to the queue.
+pub async fn run_worker(
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let store = open_store(config).await?;
+    let core = Core::build(config, store, &["worker"]).await?;
+    tracing::info!(node = %core.node.id(), "worker node running");
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stages = core.stages.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: giving jobs back to the queue");
+        let _ = stop_tx.send(true);
+        stages.runtime().shutdown();
+        stages.runtime().stop_compiles();
+    });
+    core.run(
+        true,
+        stop_rx,
+        Duration::from_secs(config.shutdown_grace_secs),
+    )
+    .await;
+    core.store.close().await;
+    Ok(())
 }
 
 impl Application {
@@ -83,29 +185,12 @@ impl Application {
             config.jwt_secret.as_ref(),
         )
         .await?;
-        let defaults = RuntimeOptions::default();
-        let runtime = Runtime::new(RuntimeOptions {
-            cache_dir: Some(config.cache_dir()),
-            cache_bytes: config.artifact_cache_bytes,
-            compiler_exe: config.compiler_exe.clone().unwrap_or(defaults.compiler_exe),
-            max_concurrent_compiles: config
-                .max_concurrent_compiles
-                .unwrap_or(defaults.max_concurrent_compiles),
-            max_concurrent_compiles_per_tenant: config.max_concurrent_compiles_per_tenant,
-            ..defaults
-        })?;
-        // Runs a previous process left running are resumed by this one (single node: nothing else
-        // can be executing them).
-        let resumed = store.requeue_interrupted_runs().await?;
-        if resumed > 0 {
-            tracing::info!("resuming {resumed} interrupted run(s)");
-        }
-        let budgets = StageBudgets {
-            stage_bytes: config.stage_cache_bytes,
-            trial_bytes: config.trial_cache_bytes,
+        let roles: &[&str] = if config.worker {
+            &["api", "worker"]
+        } else {
+            &["api"]
         };
-        let stages = StageCache::new(store.clone(), runtime, budgets);
-        let worker = Worker::new(store.clone(), stages.clone(), config.run_batch);
+        let core = Core::build(config, store, roles).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| ServerError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -114,11 +199,17 @@ impl Application {
             .map_err(|e| ServerError::Io(e.to_string()))?;
         let acceptor =
             TcpAcceptor::from_tokio(listener).map_err(|e| ServerError::Io(e.to_string()))?;
+        let services = Services {
+            store: core.store.clone(),
+            stages: core.stages.clone(),
+            runner: core.runner.clone(),
+            max_message_bytes: config.max_message_bytes,
+        };
         let state = Arc::new(AppState {
-            store,
+            store: core.store.clone(),
             auth,
-            stages,
-            worker,
+            stages: core.stages.clone(),
+            services,
             max_message_bytes: config.max_message_bytes,
             max_json_bytes: config.max_json_bytes,
             token_ttl_secs: config.token_ttl_secs,
@@ -127,7 +218,8 @@ impl Application {
             state,
             acceptor,
             addr,
-            workers: config.run_workers,
+            core,
+            executes_jobs: config.worker,
             grace: Duration::from_secs(config.shutdown_grace_secs),
             generated_admin_token,
         })
@@ -149,9 +241,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = self.state.worker.clone();
-        let workers = self.workers;
-        let worker_task = tokio::spawn(async move { worker.run(workers, stop_rx).await });
+        let core = self.core;
+        let (executes, grace) = (self.executes_jobs, self.grace);
+        let node_task = tokio::spawn(async move {
+            core.run(executes, stop_rx, grace).await;
+        });
         let state = self.state.clone();
         let stopping = self.state.clone();
         let signal = async move {
@@ -167,9 +261,12 @@ impl Application {
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(api::app(self.state), signal, Some(self.grace))
             .await;
-        if tokio::time::timeout(self.grace, worker_task).await.is_err() {
+        if tokio::time::timeout(self.grace + Duration::from_secs(1), node_task)
+            .await
+            .is_err()
+        {
             tracing::warn!(
-                "run workers did not stop within the grace period; their runs resume at next start"
+                "the node did not stop within the grace period; its jobs are taken over when their leases expire"
             );
         }
         state.store.close().await;

@@ -1,15 +1,18 @@
 //! Admin endpoints: tenants, their plugin limits, and their tokens; what the plugin caches hold.
 
 mod caches;
+mod nodes;
 
 use super::Tags;
 use super::models::time;
 use super::problem::{ApiError, missing};
 use super::state::{AdminToken, Shared};
+use crate::domain::TenantId;
 use crate::sandbox::PluginLimits;
 use crate::store::{TenantRow, TokenRow, now_ms};
 use caches::Caches;
 use chrono::{DateTime, Utc};
+use nodes::Node;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -145,7 +148,7 @@ impl From<TenantRow> for Tenant {
     fn from(t: TenantRow) -> Self {
         Self {
             limits: Limits::from(&t.limits),
-            id: t.id,
+            id: t.id.to_string(),
             name: t.name,
             created_at: time(t.created_at),
         }
@@ -296,6 +299,20 @@ impl AdminApi {
         }))
     }
 
+    /// The nodes (`wasmail serve` and `wasmail worker` processes) that registered, newest first:
+    /// roles, heartbeat, whether alive, and the jobs each holds. Nodes silent for a day are
+    /// forgotten.
+    #[oai(path = "/v1/admin/nodes", method = "get", operation_id = "listNodes")]
+    async fn nodes(
+        &self,
+        state: Data<&Shared>,
+        auth: AdminToken,
+    ) -> Result<Json<Vec<Node>>, ApiError> {
+        state.admin(&auth)?;
+        let nodes = state.store.nodes().await?;
+        Ok(Json(nodes.into_iter().map(Node::from).collect()))
+    }
+
     /// Create a tenant.
     #[oai(
         path = "/v1/admin/tenants",
@@ -349,7 +366,7 @@ impl AdminApi {
         state.admin(&auth)?;
         let tenant = state
             .store
-            .tenant(&tenant_id)
+            .tenant(&TenantId::new(tenant_id.0.clone()))
             .await
             .map_err(missing("tenant"))?;
         Ok(Json(tenant.into()))
@@ -371,11 +388,14 @@ impl AdminApi {
         state.admin(&auth)?;
         let tenant = state
             .store
-            .tenant(&tenant_id)
+            .tenant(&TenantId::new(tenant_id.0.clone()))
             .await
             .map_err(missing("tenant"))?;
         let limits = body.limits.apply(tenant.limits);
-        let tenant = state.store.set_tenant_limits(&tenant_id, &limits).await?;
+        let tenant = state
+            .store
+            .set_tenant_limits(&TenantId::new(tenant_id.0.clone()), &limits)
+            .await?;
         Ok(Json(tenant.into()))
     }
 
@@ -395,7 +415,7 @@ impl AdminApi {
         state.admin(&auth)?;
         state
             .store
-            .delete_tenant(&tenant_id)
+            .delete_tenant(&TenantId::new(tenant_id.0.clone()))
             .await
             .map_err(missing("tenant"))?;
         Ok(Deleted::NoContent)
@@ -417,11 +437,11 @@ impl AdminApi {
         state.admin(&auth)?;
         let tenant = state
             .store
-            .tenant(&tenant_id)
+            .tenant(&TenantId::new(tenant_id.0.clone()))
             .await
             .map_err(missing("tenant"))?;
         let ttl = body.ttl_secs.unwrap_or(state.token_ttl_secs);
-        let minted = state.auth.mint(&tenant.id, ttl)?;
+        let minted = state.auth.mint(tenant.id.as_str(), ttl)?;
         // Recorded before it is handed out: a token that exists can always be listed and revoked.
         state
             .store
@@ -429,7 +449,7 @@ impl AdminApi {
             .await?;
         Ok(TokenCreated::Created(Json(Token {
             token: minted.token,
-            tenant_id: tenant.id,
+            tenant_id: tenant.id.to_string(),
             jti: minted.row.jti,
             issued_at: time(minted.row.issued_at),
             expires_at: time(minted.row.expires_at),
@@ -451,10 +471,13 @@ impl AdminApi {
         state.admin(&auth)?;
         state
             .store
-            .tenant(&tenant_id)
+            .tenant(&TenantId::new(tenant_id.0.clone()))
             .await
             .map_err(missing("tenant"))?;
-        let (rows, cutoff) = state.store.tokens(&tenant_id, now_ms()).await?;
+        let (rows, cutoff) = state
+            .store
+            .tokens(&TenantId::new(tenant_id.0.clone()), now_ms())
+            .await?;
         Ok(Json(TokenList::new(rows, cutoff)))
     }
 
@@ -476,7 +499,7 @@ impl AdminApi {
         state.admin(&auth)?;
         state
             .store
-            .tenant(&tenant_id)
+            .tenant(&TenantId::new(tenant_id.0.clone()))
             .await
             .map_err(missing("tenant"))?;
         let now = now_ms();
@@ -484,7 +507,7 @@ impl AdminApi {
             (Some(jti), None) => {
                 state
                     .store
-                    .revoke_token(&tenant_id, jti, now)
+                    .revoke_token(&TenantId::new(tenant_id.0.clone()), jti, now)
                     .await
                     .map_err(missing("token"))?;
             }
@@ -497,14 +520,17 @@ impl AdminApi {
                 }
                 state
                     .store
-                    .revoke_tokens_before(&tenant_id, before.min(now), now)
+                    .revoke_tokens_before(&TenantId::new(tenant_id.0.clone()), before.min(now), now)
                     .await?;
             }
             _ => {
                 return Err(ApiError::invalid("give exactly one of `jti` and `before`"));
             }
         }
-        let (rows, cutoff) = state.store.tokens(&tenant_id, now).await?;
+        let (rows, cutoff) = state
+            .store
+            .tokens(&TenantId::new(tenant_id.0.clone()), now)
+            .await?;
         Ok(Json(TokenList::new(rows, cutoff)))
     }
 }

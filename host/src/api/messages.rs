@@ -5,11 +5,10 @@ use super::body::read_limited;
 use super::models::time;
 use super::problem::{ApiError, invalid_name, missing};
 use super::state::{Shared, TenantToken};
+use crate::domain::MessageFilter;
 use crate::domain::{FolderName, Tag};
 use crate::message::{Address, Envelope, ParsedMessage, attachment_disposition};
-use crate::pipeline::apply::move_to;
-use crate::pipeline::ingest;
-use crate::store::{MessageFilter, MessageRow, StoreError, TRASH};
+use crate::store::MessageRow;
 use chrono::{DateTime, Utc};
 use poem::Body;
 use poem::web::Data;
@@ -289,16 +288,9 @@ impl MessagesApi {
     ) -> Result<ImportResponse, ApiError> {
         let tenant = state.tenant(&auth).await?;
         let raw = read_limited(body.0, state.max_message_bytes, "message").await?;
-        let folder = match folder.0 {
-            Some(name) => FolderName::parse(&name)
-                .map_err(invalid_name("folder"))?
-                .into(),
-            None => Envelope::default().folder,
-        };
-        let (row, runs) = ingest::import(&state.store, &tenant.id, raw, &folder).await?;
-        if !runs.is_empty() {
-            state.worker.wake();
-        }
+        let (row, runs) =
+            crate::service::messages::import(&state.services, &tenant.id, raw, folder.0.as_deref())
+                .await?;
         Ok(ImportResponse::Created(Json(Imported {
             message: row.into(),
             runs,
@@ -418,26 +410,7 @@ impl MessagesApi {
         id: Path<String>,
     ) -> Result<Json<MessageSummary>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let row = state
-            .store
-            .change_envelope(&tenant.id, &id, |envelope| {
-                if envelope.folder != TRASH {
-                    return Err(StoreError::Conflict(
-                        "the message is not in the trash".into(),
-                    ));
-                }
-                // A folder stored before names were checked may break the rules: such a message
-                // goes back to INBOX rather than staying stuck in the trash.
-                let back = envelope
-                    .trashed_from
-                    .as_deref()
-                    .and_then(|f| FolderName::parse(f).ok())
-                    .map_or_else(|| Envelope::default().folder, String::from);
-                move_to(envelope, &back);
-                Ok(())
-            })
-            .await
-            .map_err(missing("message"))?;
+        let row = crate::service::messages::restore(&state.services, &tenant.id, &id).await?;
         Ok(Json(row.into()))
     }
 

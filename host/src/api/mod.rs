@@ -9,6 +9,7 @@ mod allow;
 mod body;
 mod gate;
 mod health;
+mod jobs;
 mod messages;
 mod models;
 mod params;
@@ -16,6 +17,7 @@ mod pipelines;
 mod plugins;
 pub mod problem;
 mod runs;
+mod stages;
 mod state;
 
 pub use state::{AppState, Shared};
@@ -37,6 +39,8 @@ pub enum Tags {
     Pipelines,
     /// Follow runs and read their results.
     Runs,
+    /// Background work: see, retry and cancel jobs.
+    Jobs,
     /// Liveness and readiness.
     Ops,
 }
@@ -47,6 +51,7 @@ type Apis = (
     messages::MessagesApi,
     pipelines::PipelinesApi,
     runs::RunsApi,
+    jobs::JobsApi,
     health::HealthApi,
 );
 
@@ -59,6 +64,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             messages::MessagesApi,
             pipelines::PipelinesApi,
             runs::RunsApi,
+            jobs::JobsApi,
             health::HealthApi,
         ),
         "wasmail",

@@ -3,12 +3,13 @@
 use super::Tags;
 use super::messages::MessageQuery;
 use super::models::time;
-use super::problem::{ApiError, Kind, missing};
+use super::problem::{ApiError, missing};
 use super::runs::Run;
+use super::stages::Stage;
 use super::state::{Shared, TenantToken};
-use crate::pipeline::PipelineError;
-use crate::sandbox::{Keep, LoadError};
-use crate::store::{OnError, PipelineRow, StageRow, TenantRow};
+use crate::domain::{MessageFilter, Selection, Trigger};
+use crate::service::pipelines::{self as use_case, PipelineDefinition};
+use crate::store::PipelineRow;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -21,81 +22,6 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 pub enum PipelineKind {
     /// Plugins decide actions (move, flag, tag, …) that are applied to the stored message.
     Filter,
-}
-
-/// What to do when a stage fails on a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum StageFailure {
-    /// Ignore the failed stage and go on with the next one.
-    Continue,
-    /// Run no further stage for this message (earlier stages' actions still apply).
-    Stop,
-    /// Move the message to the `Quarantine` folder and run no further stage.
-    Quarantine,
-}
-
-impl From<StageFailure> for OnError {
-    fn from(f: StageFailure) -> Self {
-        match f {
-            StageFailure::Continue => OnError::Continue,
-            StageFailure::Stop => OnError::Stop,
-            StageFailure::Quarantine => OnError::Quarantine,
-        }
-    }
-}
-
-impl From<OnError> for StageFailure {
-    fn from(f: OnError) -> Self {
-        match f {
-            OnError::Continue => StageFailure::Continue,
-            OnError::Stop => StageFailure::Stop,
-            OnError::Quarantine => StageFailure::Quarantine,
-        }
-    }
-}
-
-/// A stage: a version of one of your plugins with its configuration.
-#[derive(Debug, Clone, Object)]
-pub struct Stage {
-    /// Plugin name.
-    #[oai(validator(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$"))]
-    pub plugin: String,
-    /// Plugin version.
-    #[oai(validator(minimum(value = "1")))]
-    pub version: i64,
-    /// The configuration the plugin gets (any JSON; default `null`).
-    #[oai(default)]
-    pub config: serde_json::Value,
-    /// What a failure of this stage does (default `continue`).
-    #[oai(default = "default_on_error")]
-    pub on_error: StageFailure,
-}
-
-fn default_on_error() -> StageFailure {
-    StageFailure::Continue
-}
-
-impl Stage {
-    fn row(&self) -> StageRow {
-        StageRow {
-            plugin: self.plugin.clone(),
-            version: self.version,
-            config: self.config.to_string(),
-            on_error: self.on_error.into(),
-        }
-    }
-}
-
-impl From<&StageRow> for Stage {
-    fn from(s: &StageRow) -> Self {
-        Self {
-            plugin: s.plugin.clone(),
-            version: s.version,
-            config: serde_json::from_str(&s.config).unwrap_or(serde_json::Value::Null),
-            on_error: s.on_error.into(),
-        }
-    }
 }
 
 /// A pipeline to create, or the new definition of one.
@@ -117,6 +43,16 @@ pub struct PipelineInput {
 
 fn default_kind() -> PipelineKind {
     PipelineKind::Filter
+}
+
+impl PipelineInput {
+    fn definition(&self) -> PipelineDefinition {
+        PipelineDefinition {
+            name: self.name.clone(),
+            on_import: self.on_import,
+            stages: self.stages.iter().map(Stage::domain).collect(),
+        }
+    }
 }
 
 /// A pipeline.
@@ -185,52 +121,6 @@ enum Deleted {
     NoContent,
 }
 
-/// Checks every stage: the version exists and the plugin accepts the configuration (it is prepared
-/// now, so a bad configuration is refused here rather than failing every message later).
-async fn check_stages(
-    state: &Shared,
-    tenant: &TenantRow,
-    stages: &[Stage],
-) -> Result<Vec<StageRow>, ApiError> {
-    let mut rows = Vec::with_capacity(stages.len());
-    for (index, stage) in stages.iter().enumerate() {
-        let row = stage.row();
-        let version = state
-            .store
-            .plugin_version(&tenant.id, &row.plugin, row.version)
-            .await
-            .map_err(|e| match e {
-                crate::store::StoreError::NotFound => ApiError::invalid(format!(
-                    "stages[{index}]: you have no plugin {} with version {}",
-                    row.plugin, row.version
-                )),
-                e => e.into(),
-            })?;
-        match state
-            .stages
-            .prepared(
-                &tenant.id,
-                &version,
-                &row.config,
-                &tenant.limits,
-                Keep::Cached,
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(PipelineError::Load(e @ (LoadError::Rejected(_) | LoadError::Prepare(_)))) => {
-                return Err(ApiError::new(
-                    Kind::ConfigRejected,
-                    format!("stages[{index}]: {e}"),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        rows.push(row);
-    }
-    Ok(rows)
-}
-
 /// Pipeline endpoints.
 #[derive(Debug)]
 pub struct PipelinesApi;
@@ -251,11 +141,7 @@ impl PipelinesApi {
         body: Json<PipelineInput>,
     ) -> Result<PipelineCreated, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let stages = check_stages(&state, &tenant, &body.stages).await?;
-        let row = state
-            .store
-            .create_pipeline(&tenant.id, &body.name, "filter", body.on_import, &stages)
-            .await?;
+        let row = use_case::define(&state.services, &tenant, &body.definition()).await?;
         Ok(PipelineCreated::Created(Json(row.into())))
     }
 
@@ -306,17 +192,7 @@ impl PipelinesApi {
         body: Json<PipelineInput>,
     ) -> Result<Json<Pipeline>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        state
-            .store
-            .pipeline(&tenant.id, &id)
-            .await
-            .map_err(missing("pipeline"))?;
-        let stages = check_stages(&state, &tenant, &body.stages).await?;
-        let row = state
-            .store
-            .update_pipeline(&tenant.id, &id, &body.name, body.on_import, &stages)
-            .await
-            .map_err(missing("pipeline"))?;
+        let row = use_case::redefine(&state.services, &tenant, &id, &body.definition()).await?;
         Ok(Json(row.into()))
     }
 
@@ -356,48 +232,22 @@ impl PipelinesApi {
         body: Json<RunRequest>,
     ) -> Result<RunAccepted, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        state
-            .store
-            .pipeline(&tenant.id, &id)
-            .await
-            .map_err(missing("pipeline"))?;
         let body = body.0;
-        let messages = match (body.message_ids, body.query, body.all) {
-            (Some(mut ids), None, None | Some(false)) => {
-                // A message named twice is processed once.
-                let mut seen = std::collections::HashSet::new();
-                ids.retain(|id| seen.insert(id.clone()));
-                let found = state.store.existing_message_ids(&tenant.id, &ids).await?;
-                if found.len() != ids.len() {
-                    return Err(ApiError::invalid(format!(
-                        "{} of the message_ids are not messages of yours",
-                        ids.len() - found.len()
-                    )));
-                }
-                found
-            }
+        let selection = match (body.message_ids, body.query, body.all) {
+            (Some(ids), None, None | Some(false)) => Selection::Messages(ids),
             (None, Some(query), None | Some(false)) => {
-                let filter = query.checked("query.")?.try_into()?;
-                state.store.message_ids(&tenant.id, &filter).await?
+                let filter: MessageFilter = query.checked("query.")?.try_into()?;
+                Selection::Query(filter)
             }
-            (None, None, Some(true)) => {
-                state
-                    .store
-                    .message_ids(&tenant.id, &Default::default())
-                    .await?
-            }
+            (None, None, Some(true)) => Selection::Query(MessageFilter::default()),
             _ => {
                 return Err(ApiError::invalid(
                     "give exactly one of `message_ids`, `query` and `all: true`",
                 ));
             }
         };
-        let run = state
-            .store
-            .create_run(&tenant.id, &id, "api", &messages)
-            .await
-            .map_err(missing("pipeline"))?;
-        state.worker.wake();
+        let run =
+            use_case::start_run(&state.services, &tenant, &id, Trigger::Api, selection).await?;
         Ok(RunAccepted::Accepted(Json(Run::from_row(run, None))))
     }
 }

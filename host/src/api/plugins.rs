@@ -3,12 +3,9 @@
 use super::Tags;
 use super::body::read_limited;
 use super::models::{PluginFailure, PluginOutcome, time};
-use super::problem::{ApiError, Kind, invalid_name, missing};
+use super::problem::{ApiError, missing};
 use super::state::{Shared, TenantToken};
-use crate::domain::FolderName;
-use crate::message::Envelope;
-use crate::pipeline::ingest;
-use crate::sandbox::Keep;
+use crate::service::plugins::{Trial, TrialMessage};
 use crate::store::PluginVersionRow;
 use chrono::{DateTime, Utc};
 use poem::Body;
@@ -17,7 +14,6 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::types::Base64;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use std::sync::Arc;
 
 /// A plugin: a name and its numbered versions.
 #[derive(Debug, Clone, Object)]
@@ -140,16 +136,8 @@ impl PluginsApi {
         let bytes = read_limited(body.0, tenant.limits.upload_bytes, "component").await?;
         // Compiled in a worker process within the tenant's compile budget; a client that leaves
         // drops this future, which kills the worker.
-        let plugin = state
-            .stages
-            .runtime()
-            .load(&tenant.id, &bytes, &tenant.limits)
-            .await?;
-        let info = plugin.info().clone();
-        let (version, created) = state
-            .store
-            .add_plugin_version(&tenant.id, &name, &info, &bytes)
-            .await?;
+        let (version, created) =
+            crate::service::plugins::upload(&state.services, &tenant, &name, &bytes).await?;
         Ok(if created {
             Uploaded::Created(Json(version.into()))
         } else {
@@ -263,67 +251,25 @@ impl PluginsApi {
         body: Json<DryRunRequest>,
     ) -> Result<Json<DryRunResult>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let version = state
-            .store
-            .plugin_version(&tenant.id, &name, *version)
-            .await
-            .map_err(missing("plugin version"))?;
         let body = body.0;
-        let (raw, mut envelope) = match (body.message, body.message_base64, body.message_id) {
-            (Some(text), None, None) => (text.into_bytes(), Envelope::default()),
-            (None, Some(bytes), None) => (bytes.0, Envelope::default()),
-            (None, None, Some(id)) => {
-                let (summary, raw) = state
-                    .store
-                    .message_with_raw(&tenant.id, &id)
-                    .await
-                    .map_err(missing("message"))?;
-                (raw, summary.stored_envelope().for_plugins())
-            }
+        let message = match (body.message, body.message_base64, body.message_id) {
+            (Some(text), None, None) => TrialMessage::Raw(text.into_bytes()),
+            (None, Some(bytes), None) => TrialMessage::Raw(bytes.0),
+            (None, None, Some(id)) => TrialMessage::Stored(id),
             _ => {
                 return Err(ApiError::invalid(
                     "give exactly one of `message`, `message_base64` and `message_id`",
                 ));
             }
         };
-        if raw.len() > state.max_message_bytes {
-            return Err(ApiError::new(
-                Kind::PayloadTooLarge,
-                format!(
-                    "the message is {} bytes; the limit is {}",
-                    raw.len(),
-                    state.max_message_bytes
-                ),
-            ));
-        }
-        if let Some(folder) = body.folder {
-            envelope.folder = FolderName::parse(&folder)
-                .map_err(invalid_name("folder"))?
-                .into();
-        }
-        let config = match body.config {
-            Some(value) => value.to_string(),
-            None => "null".to_string(),
+        let trial = Trial {
+            message,
+            config: body.config,
+            folder: body.folder,
         };
-        // A configuration no pipeline uses leaves no artifact behind (and is kept in memory only in
-        // the small area for trials): trying many configurations must not fill the caches.
-        let keep = if used_by_a_pipeline(&state, &tenant.id, &version, &config).await? {
-            Keep::Cached
-        } else {
-            Keep::Ephemeral
-        };
-        let prepared = state
-            .stages
-            .prepared(&tenant.id, &version, &config, &tenant.limits, keep)
-            .await?;
-        let message = ingest::parse(raw, envelope).await?;
-        let called = state
-            .stages
-            .runtime()
-            .run_prepared(&prepared, Arc::new(message), &tenant.limits)
-            .await;
-        // As a pipeline would judge the output (at most 8 copy-to folders).
-        let result = crate::sandbox::checked(called);
+        let result =
+            crate::service::plugins::dry_run(&state.services, &tenant, &name, *version, trial)
+                .await?;
         Ok(Json(match result {
             Ok(outcome) => DryRunResult {
                 ok: true,
@@ -337,18 +283,4 @@ impl PluginsApi {
             },
         }))
     }
-}
-
-/// Whether one of the tenant's pipelines has a stage of `version` with exactly `config` (both are
-/// the canonical JSON text of the value).
-async fn used_by_a_pipeline(
-    state: &Shared,
-    tenant: &str,
-    version: &PluginVersionRow,
-    config: &str,
-) -> Result<bool, ApiError> {
-    let pipelines = state.store.pipelines(tenant).await?;
-    Ok(pipelines.iter().flat_map(|p| &p.stages).any(|stage| {
-        stage.plugin == version.name && stage.version == version.version && stage.config == config
-    }))
 }

@@ -9,6 +9,7 @@ use crate::auth::AuthError;
 use crate::domain::InvalidName;
 use crate::pipeline::PipelineError;
 use crate::sandbox::LoadError;
+use crate::service::ServiceError;
 use crate::store::StoreError;
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
@@ -286,6 +287,22 @@ impl From<PipelineError> for ApiError {
             PipelineError::Store(e) => e.into(),
             PipelineError::Load(e) => e.into(),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound(what) => ApiError::not_found(what),
+            ServiceError::Invalid(why) => ApiError::invalid(why),
+            ServiceError::InvalidName(field, e) => invalid_name(&field)(e),
+            ServiceError::ConfigRejected(why) => ApiError::new(Kind::ConfigRejected, why),
+            ServiceError::TooLarge(why) => ApiError::new(Kind::PayloadTooLarge, why),
+            ServiceError::Conflict(why) => ApiError::new(Kind::Conflict, why),
+            ServiceError::Store(e) => e.into(),
+            ServiceError::Load(e) => e.into(),
+            ServiceError::Pipeline(e) => e.into(),
         }
     }
 }

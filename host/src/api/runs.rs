@@ -2,10 +2,11 @@
 
 use super::Tags;
 use super::models::{ActionModel, PluginFailure, PluginLog, reparse, time};
-use super::pipelines::Stage;
 use super::problem::{ApiError, missing};
+use super::stages::Stage;
 use super::state::{Shared, TenantToken};
-use crate::store::{ItemStatus, RunItemRow, RunRow, RunStatus};
+use crate::domain::{ItemStatus, RunStatus};
+use crate::store::{RunItemRow, RunRow};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -54,6 +55,9 @@ pub enum ItemState {
     Quarantined,
     /// The message no longer exists.
     Missing,
+    /// It could not be processed (its stored data is damaged, or the store kept failing on it);
+    /// `error` says why. The run went on with the other messages.
+    Failed,
 }
 
 impl From<ItemStatus> for ItemState {
@@ -64,6 +68,7 @@ impl From<ItemStatus> for ItemState {
             ItemStatus::StageFailed => Self::StageFailed,
             ItemStatus::Quarantined => Self::Quarantined,
             ItemStatus::Missing => Self::Missing,
+            ItemStatus::Failed => Self::Failed,
         }
     }
 }
@@ -182,6 +187,8 @@ pub struct RunCounts {
     pub quarantined: i64,
     /// Gone before they were processed.
     pub missing: i64,
+    /// Could not be processed.
+    pub failed: i64,
 }
 
 /// A run of a pipeline.
@@ -199,8 +206,11 @@ pub struct Run {
     pub stages: Vec<Stage>,
     /// Messages by state.
     pub counts: RunCounts,
-    /// Times a server restart resumed it.
+    /// Times it was resumed after the node executing it stopped (a restart, a crash, a lost lease).
     pub resumed: i64,
+    /// The job executing it (see `/v1/jobs/{id}`).
+    #[oai(skip_serializing_if_is_none)]
+    pub job_id: Option<String>,
     /// Why it failed.
     #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
@@ -245,8 +255,10 @@ impl Run {
                 stage_failed: r.counts.stage_failed,
                 quarantined: r.counts.quarantined,
                 missing: r.counts.missing,
+                failed: r.counts.failed,
             },
             resumed: r.resumed,
+            job_id: r.job_id,
             error: r.error,
             created_at: time(r.created_at),
             started_at: r.started_at.map(time),

@@ -3,7 +3,7 @@
 use super::problem::ApiError;
 use crate::auth::Auth;
 use crate::pipeline::stages::StageCache;
-use crate::pipeline::worker::Worker;
+use crate::service::Services;
 use crate::store::{Store, TenantRow};
 use poem::{IntoResponse, Request};
 use poem_openapi::SecurityScheme;
@@ -19,8 +19,8 @@ pub struct AppState {
     pub auth: Auth,
     /// Prepared plugins (and the runtime).
     pub stages: StageCache,
-    /// The run executor, woken when runs are queued.
-    pub worker: Worker,
+    /// The use cases.
+    pub services: Services,
     /// Largest message accepted, bytes.
     pub max_message_bytes: usize,
     /// Largest JSON request body accepted, bytes.

@@ -169,7 +169,13 @@ impl Auth {
     /// revoked. One database statement.
     pub async fn tenant(&self, store: &Store, token: &str) -> Result<TenantRow, AuthError> {
         let claims = self.verify(token)?;
-        let check = match store.token_check(&claims.sub, &claims.jti).await {
+        let check = match store
+            .token_check(
+                &crate::domain::TenantId::new(claims.sub.clone()),
+                &claims.jti,
+            )
+            .await
+        {
             Ok(check) => check,
             Err(StoreError::NotFound) => {
                 return Err(AuthError::Unauthorized(

@@ -21,6 +21,9 @@ pub struct Cli {
 enum Command {
     /// Run the HTTP API server (SQLite under the data dir unless DATABASE_URL says otherwise).
     Serve(serve::ServeArgs),
+    /// Run a worker node: execute jobs (pipeline runs, ...) from the database, without serving HTTP.
+    /// Several nodes (serve or worker) on one database share the work.
+    Worker(serve::WorkerArgs),
     /// Apply pending database migrations and exit (serve also applies them at start).
     Migrate(serve::MigrateArgs),
     /// Print the OpenAPI document of the HTTP API.
@@ -97,6 +100,7 @@ fn inline_or_file(value: &str) -> Result<String, String> {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::serve(args),
+        Command::Worker(args) => serve::worker(args),
         Command::Migrate(args) => serve::migrate(args),
         Command::Openapi => {
             println!("{}", crate::api::spec());

@@ -1,7 +1,7 @@
-//! `wasmail serve` and `wasmail migrate`.
+//! `wasmail serve`, `wasmail worker` and `wasmail migrate`.
 
 use crate::config::{Config, Overrides};
-use crate::server::{Application, open_store, shutdown_signal};
+use crate::server::{Application, open_store, run_worker, shutdown_signal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +75,25 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         let addr = app.local_addr();
         println!("wasmail: listening on http://{addr} (API docs at http://{addr}/docs)");
         match app.run_until(shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// `wasmail worker`.
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// Runs a worker node until SIGINT or SIGTERM: executes jobs from the shared database, serves no
+/// HTTP. On the signal it stops claiming and gives the jobs it holds back to the queue.
+pub fn worker(args: WorkerArgs) -> ExitCode {
+    with_config(&args.config, None, |config| async move {
+        println!("wasmail: worker node starting (no HTTP); jobs come from the database");
+        match run_worker(&config, shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e),
         }

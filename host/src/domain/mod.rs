@@ -1,6 +1,8 @@
-//! The names wasmail's mail model is made of, and the rules that make each one safe wherever it goes
+//! The domain: the types every layer shares (tenant and node ids, stages, envelopes, run and item
+//! statuses, selections) — they belong to no single layer — and the names wasmail's mail model is
+//! made of, with the rules that make each one safe wherever it goes
 //! next: folders become IMAP mailbox names, flags become IMAP flags, reject reasons become SMTP reply
-//! text, forward addresses become SMTP envelope recipients. Plugin output ([`crate::plugins`]) and
+//! text, forward addresses become SMTP envelope recipients. Plugin output ([`crate::sandbox`]) and
 //! API input ([`crate::api`]) pass through the same constructors, so a value of these types that
 //! is stored or applied has already been checked; each refusal names the rule it broke.
 //!
@@ -17,16 +19,26 @@
 //! and no space other than U+0020 (the others look like it and are not it).
 
 pub mod address;
+pub mod envelope;
 pub mod flag;
 pub mod folder;
+pub mod ids;
+pub mod pipeline;
 pub mod reason;
+pub mod run;
+pub mod selection;
 pub mod tag;
 pub mod text;
 
 pub use address::ForwardAddress;
+pub use envelope::StoredEnvelope;
 pub use flag::Flag;
 pub use folder::FolderName;
+pub use ids::{NodeId, TenantId};
+pub use pipeline::{OnError, QUARANTINE, Stage};
 pub use reason::RejectReason;
+pub use run::{ItemStatus, RunCounts, RunStatus, Trigger};
+pub use selection::{MessageFilter, Selection};
 pub use tag::Tag;
 
 /// Most folders one message is copied to in one run (over all its stages). Copies share the raw

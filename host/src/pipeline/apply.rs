@@ -2,9 +2,10 @@
 //! what is committed — and is replayed on the message's current state inside the commit, so two runs
 //! touching one message do not lose each other's changes.
 
+use crate::domain::StoredEnvelope;
 use crate::domain::{MAX_COPIES_PER_RUN, tag};
 use crate::sandbox::Action;
-use crate::store::{StoredEnvelope, TRASH};
+use crate::store::TRASH;
 use serde::Serialize;
 
 /// What a list of actions did, over all the stages of one run on one message.

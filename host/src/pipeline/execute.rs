@@ -6,9 +6,9 @@
 
 use super::QUARANTINE;
 use super::apply::{Effects, Refusal, apply, move_to};
+use crate::domain::{ItemStatus, OnError, Stage, StoredEnvelope};
 use crate::message::ParsedMessage;
 use crate::sandbox::{Action, Failure, LogLine, PluginLimits, PreparedPlugin, Runtime, checked};
-use crate::store::{ItemStatus, OnError, StageRow, StoredEnvelope};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct ReadyStage {
     /// Its definition.
-    pub row: StageRow,
+    pub row: Stage,
     /// Its plugin, prepared for its configuration.
     pub prepared: PreparedPlugin,
 }

@@ -2,6 +2,7 @@
 //! lost: a message mail-parser cannot read is stored unparsed, raw bytes intact.
 
 use super::PipelineError;
+use crate::domain::TenantId;
 use crate::message::{Envelope, ParsedMessage};
 use crate::store::{MessageFacts, MessageRow, NewMessage, Store};
 use sha2::{Digest, Sha256};
@@ -64,7 +65,7 @@ pub async fn parse(raw: Vec<u8>, envelope: Envelope) -> Result<ParsedMessage, Pi
 /// pipelines queued. Returns the stored message and the runs queued.
 pub async fn import(
     store: &Store,
-    tenant: &str,
+    tenant: &TenantId,
     raw: Vec<u8>,
     folder: &str,
 ) -> Result<(MessageRow, Vec<String>), PipelineError> {

@@ -4,13 +4,13 @@
 //! - [`apply`]: what a filter's actions do to a stored message (pure).
 //! - [`stages`]: a tenant's plugin versions prepared for their stage configurations, cached.
 //! - [`execute`]: one message through a filter pipeline's stages.
-//! - [`worker`]: executes queued runs in the background, resumably.
+//! - [`run_job`]: the queue's handler that executes runs, resumably, on any node.
 
 pub mod apply;
 pub mod execute;
 pub mod ingest;
+pub mod run_job;
 pub mod stages;
-pub mod worker;
 
 use crate::sandbox::LoadError;
 use crate::store::StoreError;
@@ -29,5 +29,4 @@ pub enum PipelineError {
     Internal(String),
 }
 
-/// The folder a stage failure with `on_error = quarantine` moves a message to.
-pub const QUARANTINE: &str = "Quarantine";
+pub use crate::domain::QUARANTINE;

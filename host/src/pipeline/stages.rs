@@ -15,6 +15,7 @@
 //!   writes no artifact to disk for them either.
 
 use super::PipelineError;
+use crate::domain::TenantId;
 use crate::sandbox::{CacheStats, Keep, Ledger, PluginLimits, PreparedPlugin, Runtime};
 use crate::store::{PluginVersionRow, Store};
 use parking_lot::Mutex;
@@ -99,12 +100,14 @@ impl StageCache {
     /// the plugin rejects is a [`crate::sandbox::LoadError::Rejected`].
     pub async fn prepared(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         version: &PluginVersionRow,
         config: &str,
         limits: &PluginLimits,
         keep: Keep,
     ) -> Result<PreparedPlugin, PipelineError> {
+        let store_tenant = tenant;
+        let tenant = tenant.as_str();
         let key = Key {
             tenant: tenant.to_string(),
             sha256: version.sha256.clone(),
@@ -119,7 +122,7 @@ impl StageCache {
         if let Some(hit) = area.lock().get(tenant, &key) {
             return Ok(hit.clone());
         }
-        let bytes = self.store.component(tenant, &version.sha256).await?;
+        let bytes = self.store.component(store_tenant, &version.sha256).await?;
         let prepared = self
             .runtime
             .prepare(tenant, &bytes, &key.config, limits, keep)

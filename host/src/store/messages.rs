@@ -1,6 +1,8 @@
 //! Messages: the summary row that lists and filters read, the raw bytes, tags and the search index.
 
+use super::envelope::{read_envelope, write_envelope, write_tags};
 use super::{Result, Store, StoreError, from_json, new_id, now_ms, to_json};
+use crate::domain::{MessageFilter, StoredEnvelope, TenantId};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row};
@@ -113,25 +115,6 @@ fn message(row: &AnyRow) -> Result<MessageRow> {
     })
 }
 
-/// Which messages a list (or a run) covers. Empty fields do not filter.
-#[derive(Debug, Clone, Default)]
-pub struct MessageFilter {
-    /// Exactly this folder. Without it, the trash is left out.
-    pub folder: Option<String>,
-    /// Carries this tag.
-    pub tag: Option<String>,
-    /// Substring of the From name or address, case-insensitive.
-    pub from: Option<String>,
-    /// Substring of the subject, case-insensitive.
-    pub subject: Option<String>,
-    /// Date header at or after, Unix ms.
-    pub since: Option<i64>,
-    /// Date header before, Unix ms.
-    pub until: Option<i64>,
-    /// Full-text query over subject and text body: every word must occur.
-    pub q: Option<String>,
-}
-
 /// One page of a list.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
@@ -146,25 +129,25 @@ pub const TRASH: &str = "Trash";
 
 /// A WHERE clause with `$n` placeholders and its values, built in order.
 #[derive(Default)]
-struct Conditions {
+pub(super) struct Conditions {
     sql: Vec<String>,
     args: Vec<Arg>,
 }
 
-enum Arg {
+pub(super) enum Arg {
     Text(String),
     Int(i64),
 }
 
 impl Conditions {
     /// Adds `template`; each `{}` in it becomes the placeholder of `arg`.
-    fn push(&mut self, template: &str, arg: Arg) {
+    pub(super) fn push(&mut self, template: &str, arg: Arg) {
         self.args.push(arg);
         self.sql
             .push(template.replace("{}", &format!("${}", self.args.len())));
     }
 
-    fn bind<'q>(
+    pub(super) fn bind<'q>(
         self,
         mut query: Query<'q, Any, AnyArguments<'q>>,
     ) -> Query<'q, Any, AnyArguments<'q>> {
@@ -177,7 +160,7 @@ impl Conditions {
         query
     }
 
-    fn where_clause(&self) -> String {
+    pub(super) fn where_clause(&self) -> String {
         self.sql.join(" AND ")
     }
 }
@@ -202,10 +185,10 @@ fn like_pattern(s: &str) -> String {
 }
 
 impl MessageFilter {
-    fn conditions(&self, tenant: &str) -> Conditions {
+    pub(super) fn conditions(&self, tenant: &TenantId) -> Conditions {
         let mut c = Conditions::default();
         // First, so it is $1 and subqueries can name it.
-        c.push("m.tenant_id = {}", Arg::Text(tenant.to_string()));
+        c.push("m.tenant_id = {}", Arg::Text(tenant.as_str().to_string()));
         match &self.folder {
             Some(folder) => c.push("m.folder = {}", Arg::Text(folder.clone())),
             None => c.push("m.folder <> {}", Arg::Text(TRASH.into())),
@@ -248,23 +231,12 @@ impl MessageFilter {
     }
 }
 
-impl StoredEnvelope {
-    /// The envelope a plugin sees (folder, flags, tags).
-    pub fn for_plugins(&self) -> crate::message::Envelope {
-        crate::message::Envelope {
-            folder: self.folder.clone(),
-            flags: self.flags.clone(),
-            tags: self.tags.clone(),
-        }
-    }
-}
-
 impl Store {
     /// Stores a message, indexes it, and queues the tenant's on-import pipelines over it, in one
     /// transaction: a message is never stored without the runs it should trigger.
     pub async fn insert_message(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         new: &NewMessage,
     ) -> Result<(MessageRow, Vec<String>)> {
         let row = MessageRow {
@@ -282,7 +254,7 @@ impl Store {
             "INSERT INTO messages (tenant_id, {COLUMNS}, search_rowid, raw_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(&row.id)
         .bind(&row.folder)
         .bind(to_json(&row.flags))
@@ -304,7 +276,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query("INSERT INTO message_raw (tenant_id, raw_id, raw) VALUES ($1, $2, $3)")
-            .bind(tenant)
+            .bind(tenant.as_str())
             .bind(&row.id)
             .bind(&new.raw)
             .execute(&mut *tx)
@@ -314,24 +286,25 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(search_rowid)
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(&row.id)
         .bind(row.facts.subject.as_deref().unwrap_or_default())
         .bind(&new.body_text)
         .execute(&mut *tx)
         .await?;
         write_tags(&mut tx, tenant, &row.id, &row.tags).await?;
-        let runs = super::runs::queue_import_runs(&mut tx, tenant, &row.id).await?;
+        let runs =
+            super::runs::queue_import_runs(&mut tx, tenant, &row.id, self.run_attempts).await?;
         tx.commit().await?;
         Ok((row, runs))
     }
 
     /// One message's summary.
-    pub async fn message(&self, tenant: &str, id: &str) -> Result<MessageRow> {
+    pub async fn message(&self, tenant: &TenantId, id: &str) -> Result<MessageRow> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM messages WHERE tenant_id = $1 AND id = $2"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .fetch_optional(self.pool())
         .await?
@@ -340,14 +313,18 @@ impl Store {
     }
 
     /// A message's summary and raw bytes, in one query.
-    pub async fn message_with_raw(&self, tenant: &str, id: &str) -> Result<(MessageRow, Vec<u8>)> {
+    pub async fn message_with_raw(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<(MessageRow, Vec<u8>)> {
         // Qualified: `messages` has a `message_id` column (the header) and both have `raw_id`.
         let row = sqlx::query(&format!(
             "SELECT {}, r.raw FROM messages m JOIN message_raw r \
              ON r.tenant_id = m.tenant_id AND r.raw_id = m.raw_id WHERE m.tenant_id = $1 AND m.id = $2",
             qualified_columns()
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .fetch_optional(self.pool())
         .await?
@@ -358,7 +335,7 @@ impl Store {
     /// Changes a message's envelope (folder, flags, tags) in one transaction; `change` may refuse.
     pub async fn change_envelope(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         id: &str,
         change: impl FnOnce(&mut StoredEnvelope) -> Result<()>,
     ) -> Result<MessageRow> {
@@ -373,14 +350,14 @@ impl Store {
     }
 
     /// A message's raw bytes.
-    pub async fn message_raw(&self, tenant: &str, id: &str) -> Result<Vec<u8>> {
+    pub async fn message_raw(&self, tenant: &TenantId, id: &str) -> Result<Vec<u8>> {
         // Copies share their original's bytes: found through the message's raw id.
         let row = sqlx::query(
             "SELECT r.raw FROM messages m JOIN message_raw r \
              ON r.tenant_id = m.tenant_id AND r.raw_id = m.raw_id \
              WHERE m.tenant_id = $1 AND m.id = $2",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .fetch_optional(self.pool())
         .await?
@@ -391,7 +368,7 @@ impl Store {
     /// A page of the tenant's messages matching `filter`, newest first, after `cursor`.
     pub async fn messages(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         filter: &MessageFilter,
         cursor: Option<&str>,
         limit: u32,
@@ -417,7 +394,11 @@ impl Store {
     }
 
     /// Ids of every message matching `filter`, oldest first (what a run over a query covers).
-    pub async fn message_ids(&self, tenant: &str, filter: &MessageFilter) -> Result<Vec<String>> {
+    pub async fn message_ids(
+        &self,
+        tenant: &TenantId,
+        filter: &MessageFilter,
+    ) -> Result<Vec<String>> {
         let c = filter.conditions(tenant);
         let sql = format!(
             "SELECT m.id FROM messages m WHERE {} ORDER BY m.id",
@@ -428,7 +409,11 @@ impl Store {
     }
 
     /// Which of `ids` are the tenant's messages (the rest are unknown to it), in the order given.
-    pub async fn existing_message_ids(&self, tenant: &str, ids: &[String]) -> Result<Vec<String>> {
+    pub async fn existing_message_ids(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> Result<Vec<String>> {
         let mut found = std::collections::HashSet::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let placeholders: Vec<String> =
@@ -437,7 +422,7 @@ impl Store {
                 "SELECT id FROM messages WHERE tenant_id = $1 AND id IN ({})",
                 placeholders.join(", ")
             );
-            let mut query = sqlx::query(&sql).bind(tenant);
+            let mut query = sqlx::query(&sql).bind(tenant.as_str());
             for id in chunk {
                 query = query.bind(id);
             }
@@ -462,124 +447,6 @@ async fn next_search_rowid(conn: &mut AnyConnection) -> Result<i64> {
     .fetch_one(&mut *conn)
     .await?;
     Ok(row.try_get(0)?)
-}
-
-/// Replaces the tag index of a message.
-async fn write_tags(
-    conn: &mut AnyConnection,
-    tenant: &str,
-    id: &str,
-    tags: &[String],
-) -> Result<()> {
-    sqlx::query("DELETE FROM message_tags WHERE tenant_id = $1 AND message_id = $2")
-        .bind(tenant)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    for tag in tags {
-        sqlx::query(
-            "INSERT INTO message_tags (tenant_id, message_id, tag) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(tenant)
-        .bind(id)
-        .bind(tag)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
-/// The mailbox state of a message, as a pipeline changes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredEnvelope {
-    pub folder: String,
-    pub flags: Vec<String>,
-    pub tags: Vec<String>,
-    pub trashed_from: Option<String>,
-}
-
-/// Reads a message's envelope inside a transaction; `None` when the message is gone.
-pub(crate) async fn read_envelope(
-    conn: &mut AnyConnection,
-    tenant: &str,
-    id: &str,
-) -> Result<Option<StoredEnvelope>> {
-    let row = sqlx::query(
-        "SELECT folder, flags, tags, trashed_from FROM messages WHERE tenant_id = $1 AND id = $2",
-    )
-    .bind(tenant)
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.map(|r| {
-        Ok(StoredEnvelope {
-            folder: r.try_get("folder")?,
-            flags: from_json(&r.try_get::<String, _>("flags")?, "message flags")?,
-            tags: from_json(&r.try_get::<String, _>("tags")?, "message tags")?,
-            trashed_from: r.try_get("trashed_from")?,
-        })
-    })
-    .transpose()
-}
-
-/// Writes a message's envelope inside a transaction.
-pub(crate) async fn write_envelope(
-    conn: &mut AnyConnection,
-    tenant: &str,
-    id: &str,
-    envelope: &StoredEnvelope,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE messages SET folder = $1, flags = $2, tags = $3, trashed_from = $4 \
-         WHERE tenant_id = $5 AND id = $6",
-    )
-    .bind(&envelope.folder)
-    .bind(to_json(&envelope.flags))
-    .bind(to_json(&envelope.tags))
-    .bind(&envelope.trashed_from)
-    .bind(tenant)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    write_tags(conn, tenant, id, &envelope.tags).await
-}
-
-/// Copies a message into `folder`; returns the copy's id. The copy is a row of its own (folder,
-/// flags, tags, time of copying) that shares the original's raw bytes and full-text index row: a
-/// copy costs a row, not the message again.
-pub(crate) async fn copy_message(
-    conn: &mut AnyConnection,
-    tenant: &str,
-    id: &str,
-    folder: &str,
-) -> Result<String> {
-    let copy = new_id();
-    let columns = COLUMNS
-        .replacen("id, folder, ", "", 1)
-        .replace(", received_at", "");
-    sqlx::query(&format!(
-        "INSERT INTO messages (tenant_id, id, folder, {columns}, received_at, search_rowid, raw_id) \
-         SELECT tenant_id, $1, $2, {columns}, $3, search_rowid, raw_id FROM messages \
-         WHERE tenant_id = $4 AND id = $5"
-    ))
-    .bind(&copy)
-    .bind(folder)
-    .bind(now_ms())
-    .bind(tenant)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO message_tags (tenant_id, message_id, tag) \
-         SELECT tenant_id, $1, tag FROM message_tags WHERE tenant_id = $2 AND message_id = $3",
-    )
-    .bind(&copy)
-    .bind(tenant)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(copy)
 }
 
 #[cfg(test)]
@@ -642,22 +509,39 @@ mod tests {
             .expect("connect");
         store.migrate().await.expect("migrate");
         for id in ["m1", "m2"] {
-            let (row, raw) = store.message_with_raw("t", id).await.expect("still there");
+            let (row, raw) = store
+                .message_with_raw(&TenantId::new("t"), id)
+                .await
+                .expect("still there");
             assert_eq!(row.id, id);
             assert_eq!(raw, b"Subject: a\r\n\r\nA\r\n");
-            assert_eq!(store.message_raw("t", id).await.expect("raw"), raw);
+            assert_eq!(
+                store
+                    .message_raw(&TenantId::new("t"), id)
+                    .await
+                    .expect("raw"),
+                raw
+            );
         }
         let mut tx = store.write_tx().await.expect("tx");
-        let copy = copy_message(&mut tx, "t", "m1", "Later")
-            .await
-            .expect("copy");
+        let copy =
+            super::super::envelope::copy_message(&mut tx, &TenantId::new("t"), "m1", "Later")
+                .await
+                .expect("copy");
         tx.commit().await.expect("commit");
         assert_eq!(
-            store.message_raw("t", &copy).await.expect("raw"),
+            store
+                .message_raw(&TenantId::new("t"), &copy)
+                .await
+                .expect("raw"),
             b"Subject: a\r\n\r\nA\r\n"
         );
         assert_eq!(
-            store.message("t", &copy).await.expect("copy").folder,
+            store
+                .message(&TenantId::new("t"), &copy)
+                .await
+                .expect("copy")
+                .folder,
             "Later"
         );
         let rows: i64 = sqlx::query("SELECT COUNT(*) FROM message_raw WHERE tenant_id = 't'")
@@ -669,7 +553,7 @@ mod tests {
         assert_eq!(rows, 2, "the new copy shares m1's bytes");
         assert!(
             matches!(
-                store.message_raw("u", "m1").await,
+                store.message_raw(&TenantId::new("u"), "m1").await,
                 Err(StoreError::NotFound)
             ),
             "per tenant"

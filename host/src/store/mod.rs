@@ -5,8 +5,14 @@
 //! placeholders, BIGINT times in Unix milliseconds, TEXT ids and JSON); what must differ (the full-text
 //! index) is chosen by [`Backend`]. Every tenant-owned row carries `tenant_id` and every statement
 //! filters by it: a resource of another tenant is simply not found.
+//!
+//! The types stored here that every layer shares (tenant ids, stages, envelopes, statuses,
+//! selections) are the [`crate::domain`]'s; the row types (`*Row`) are what the store reads back.
 
+mod envelope;
+mod jobs;
 mod messages;
+mod nodes;
 mod pipelines;
 mod plugins;
 mod runs;
@@ -14,11 +20,12 @@ mod settings;
 mod tenants;
 mod tokens;
 
-pub use messages::{MessageFacts, MessageFilter, MessageRow, NewMessage, Page};
-pub use messages::{StoredEnvelope, TRASH};
-pub use pipelines::{OnError, PipelineRow, StageRow};
+pub use jobs::{ClaimPolicy, Claimed, JobFilter, JobRow, JobState, Lease, NewJob};
+pub use messages::{MessageFacts, MessageRow, NewMessage, Page, TRASH};
+pub use nodes::NodeRow;
+pub use pipelines::PipelineRow;
 pub use plugins::{PluginRow, PluginVersionRow};
-pub use runs::{ItemStatus, RunCounts, RunItemRow, RunRow, RunStatus, WorkItem};
+pub use runs::{RUN_JOB, RunItemRow, RunRow, WorkItem};
 pub use tenants::TenantRow;
 pub use tokens::{TokenCheck, TokenRow};
 
@@ -47,6 +54,10 @@ pub enum StoreError {
     /// A stored value could not be read back (JSON of an older or damaged row).
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+    /// A job's holder wrote after losing its lease (it expired and another node took the job, or
+    /// the job was cancelled or deleted): nothing was written.
+    #[error("the job's lease was lost")]
+    LeaseLost,
     /// The database URL names something this build cannot use.
     #[error("{0}")]
     Unsupported(String),
@@ -70,6 +81,8 @@ pub struct Store {
     /// SQLite has one writer at a time; writers queue here instead of in SQLite's busy handler,
     /// which sleeps with backoff (up to 100 ms a try) and made concurrent imports crawl.
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Attempts a run's job gets before it is dead (see [`Store::with_run_attempts`]).
+    run_attempts: i64,
 }
 
 /// A write transaction; on SQLite it also holds this process's writer turn. Derefs to the
@@ -99,6 +112,9 @@ impl std::ops::DerefMut for WriteTx {
         &mut self.tx
     }
 }
+
+/// Attempts a run's job gets unless configured otherwise.
+pub const DEFAULT_RUN_ATTEMPTS: i64 = 10;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -148,7 +164,15 @@ impl Store {
             pool,
             backend,
             writer: Arc::new(tokio::sync::Mutex::new(())),
+            run_attempts: DEFAULT_RUN_ATTEMPTS,
         })
+    }
+
+    /// Sets how many attempts in a row the job of a run made from now on may fail (a node dying
+    /// with it counts as one) before it is dead.
+    pub fn with_run_attempts(mut self, attempts: i64) -> Self {
+        self.run_attempts = attempts.max(1);
+        self
     }
 
     /// Applies the migrations that have not run yet.

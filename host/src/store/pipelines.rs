@@ -1,54 +1,9 @@
 //! Pipelines: a tenant's ordered stages, each a plugin version with its configuration.
 
 use super::{Result, Store, StoreError, new_id, now_ms};
-use serde::{Deserialize, Serialize};
+use crate::domain::{OnError, Stage, TenantId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
-
-/// What a pipeline does when a stage fails on a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnError {
-    /// Ignore the stage's result and go on with the next stage.
-    Continue,
-    /// Run no further stage for this message (what earlier stages decided still applies).
-    Stop,
-    /// Move the message to the quarantine folder and run no further stage.
-    Quarantine,
-}
-
-impl OnError {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Continue => "continue",
-            Self::Stop => "stop",
-            Self::Quarantine => "quarantine",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        match s {
-            "continue" => Ok(Self::Continue),
-            "stop" => Ok(Self::Stop),
-            "quarantine" => Ok(Self::Quarantine),
-            other => Err(StoreError::Corrupt(format!("unknown on_error {other:?}"))),
-        }
-    }
-}
-
-/// One stage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StageRow {
-    /// Plugin name.
-    pub plugin: String,
-    /// Plugin version.
-    pub version: i64,
-    /// Configuration, JSON text given to the plugin.
-    pub config: String,
-    /// What a failure does.
-    pub on_error: OnError,
-}
 
 /// A stored pipeline.
 #[derive(Debug, Clone)]
@@ -62,7 +17,7 @@ pub struct PipelineRow {
     /// Whether it runs on every newly imported message.
     pub on_import: bool,
     /// Stages in order.
-    pub stages: Vec<StageRow>,
+    pub stages: Vec<Stage>,
     /// Creation time, Unix ms.
     pub created_at: i64,
     /// Last change, Unix ms.
@@ -71,7 +26,7 @@ pub struct PipelineRow {
 
 const COLUMNS: &str = "id, name, kind, on_import, created_at, updated_at";
 
-fn pipeline(row: &AnyRow, stages: Vec<StageRow>) -> Result<PipelineRow> {
+fn pipeline(row: &AnyRow, stages: Vec<Stage>) -> Result<PipelineRow> {
     Ok(PipelineRow {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -86,24 +41,28 @@ fn pipeline(row: &AnyRow, stages: Vec<StageRow>) -> Result<PipelineRow> {
 /// The stages of a pipeline, in order.
 pub(crate) async fn stages(
     conn: &mut AnyConnection,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
-) -> Result<Vec<StageRow>> {
+) -> Result<Vec<Stage>> {
     sqlx::query(
         "SELECT plugin, plugin_version, config, on_error FROM pipeline_stages \
          WHERE tenant_id = $1 AND pipeline_id = $2 ORDER BY position",
     )
-    .bind(tenant)
+    .bind(tenant.as_str())
     .bind(id)
     .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|r| {
-        Ok(StageRow {
+        Ok(Stage {
             plugin: r.try_get("plugin")?,
             version: r.try_get("plugin_version")?,
             config: r.try_get("config")?,
-            on_error: OnError::parse(&r.try_get::<String, _>("on_error")?)?,
+            on_error: {
+                let name: String = r.try_get("on_error")?;
+                OnError::parse(&name)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown on_error {name:?}")))?
+            },
         })
     })
     .collect()
@@ -111,12 +70,12 @@ pub(crate) async fn stages(
 
 async fn write_stages(
     conn: &mut AnyConnection,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
-    stages: &[StageRow],
+    stages: &[Stage],
 ) -> Result<()> {
     sqlx::query("DELETE FROM pipeline_stages WHERE tenant_id = $1 AND pipeline_id = $2")
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .execute(&mut *conn)
         .await?;
@@ -126,7 +85,7 @@ async fn write_stages(
         let exists = sqlx::query(
             "SELECT 1 FROM plugin_versions WHERE tenant_id = $1 AND name = $2 AND version = $3",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(&stage.plugin)
         .bind(stage.version)
         .fetch_optional(&mut *conn)
@@ -141,7 +100,7 @@ async fn write_stages(
             "INSERT INTO pipeline_stages (tenant_id, pipeline_id, position, plugin, plugin_version, config, on_error) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .bind(position as i64)
         .bind(&stage.plugin)
@@ -167,11 +126,11 @@ impl Store {
     /// Creates a pipeline.
     pub async fn create_pipeline(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         name: &str,
         kind: &str,
         on_import: bool,
-        stages: &[StageRow],
+        stages: &[Stage],
     ) -> Result<PipelineRow> {
         let id = new_id();
         let now = now_ms();
@@ -179,7 +138,7 @@ impl Store {
         sqlx::query(&format!(
             "INSERT INTO pipelines (tenant_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(&id)
         .bind(name)
         .bind(kind)
@@ -197,11 +156,11 @@ impl Store {
     /// Replaces a pipeline's definition. Runs already made keep the stages they were made with.
     pub async fn update_pipeline(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         id: &str,
         name: &str,
         on_import: bool,
-        stages: &[StageRow],
+        stages: &[Stage],
     ) -> Result<PipelineRow> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query(
@@ -210,7 +169,7 @@ impl Store {
         .bind(name)
         .bind(i64::from(on_import))
         .bind(now_ms())
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .execute(&mut *tx)
         .await
@@ -224,12 +183,12 @@ impl Store {
     }
 
     /// One pipeline with its stages.
-    pub async fn pipeline(&self, tenant: &str, id: &str) -> Result<PipelineRow> {
+    pub async fn pipeline(&self, tenant: &TenantId, id: &str) -> Result<PipelineRow> {
         let mut conn = self.pool().acquire().await?;
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM pipelines WHERE tenant_id = $1 AND id = $2"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -239,12 +198,12 @@ impl Store {
     }
 
     /// The tenant's pipelines, by name.
-    pub async fn pipelines(&self, tenant: &str) -> Result<Vec<PipelineRow>> {
+    pub async fn pipelines(&self, tenant: &TenantId) -> Result<Vec<PipelineRow>> {
         let mut conn = self.pool().acquire().await?;
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM pipelines WHERE tenant_id = $1 ORDER BY name"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .fetch_all(&mut *conn)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -257,19 +216,19 @@ impl Store {
     }
 
     /// Deletes a pipeline unless one of its runs is queued or running. Finished runs stay readable.
-    pub async fn delete_pipeline(&self, tenant: &str, id: &str) -> Result<()> {
+    pub async fn delete_pipeline(&self, tenant: &TenantId, id: &str) -> Result<()> {
         let mut tx = self.write_tx().await?;
         let active = sqlx::query(
             "SELECT 1 FROM runs WHERE tenant_id = $1 AND pipeline_id = $2 AND status IN ('queued', 'running')",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
         if active.is_some() {
             // Existence is checked first so another tenant's id still answers not found.
             let exists = sqlx::query("SELECT 1 FROM pipelines WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant)
+                .bind(tenant.as_str())
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -280,7 +239,7 @@ impl Store {
             }
         }
         let done = sqlx::query("DELETE FROM pipelines WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
+            .bind(tenant.as_str())
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -288,7 +247,7 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         sqlx::query("DELETE FROM pipeline_stages WHERE tenant_id = $1 AND pipeline_id = $2")
-            .bind(tenant)
+            .bind(tenant.as_str())
             .bind(id)
             .execute(&mut *tx)
             .await?;

@@ -1,6 +1,8 @@
 //! Plugins: named, numbered versions of a tenant's uploaded components.
 
-use super::{Result, StageRow, Store, StoreError, from_json, now_ms, to_json};
+use super::{Result, Store, StoreError, from_json, now_ms, to_json};
+use crate::domain::Stage;
+use crate::domain::TenantId;
 use crate::sandbox::ComponentInfo;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -54,7 +56,7 @@ impl Store {
     /// version again returns that version (`false`: nothing new was stored).
     pub async fn add_plugin_version(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         name: &str,
         info: &ComponentInfo,
         bytes: &[u8],
@@ -64,7 +66,7 @@ impl Store {
             "SELECT {VERSION_COLUMNS} FROM plugin_versions \
              WHERE tenant_id = $1 AND name = $2 AND sha256 = $3 ORDER BY version LIMIT 1"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(name)
         .bind(&info.sha256)
         .fetch_optional(&mut *tx)
@@ -77,7 +79,7 @@ impl Store {
             "INSERT INTO plugins (tenant_id, name, next_version, created_at) VALUES ($1, $2, 1, $3) \
              ON CONFLICT (tenant_id, name) DO NOTHING",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(name)
         .bind(now)
         .execute(&mut *tx)
@@ -87,7 +89,7 @@ impl Store {
             "UPDATE plugins SET next_version = next_version + 1 \
              WHERE tenant_id = $1 AND name = $2 RETURNING next_version - 1",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(name)
         .fetch_one(&mut *tx)
         .await?
@@ -96,7 +98,7 @@ impl Store {
             "INSERT INTO components (tenant_id, sha256, bytes) VALUES ($1, $2, $3) \
              ON CONFLICT (tenant_id, sha256) DO NOTHING",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(&info.sha256)
         .bind(bytes)
         .execute(&mut *tx)
@@ -114,7 +116,7 @@ impl Store {
             "INSERT INTO plugin_versions (tenant_id, name, version, sha256, size, world, imports, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(name)
         .bind(row.version)
         .bind(&row.sha256)
@@ -129,16 +131,16 @@ impl Store {
     }
 
     /// The tenant's plugins with their versions, by name.
-    pub async fn plugins(&self, tenant: &str) -> Result<Vec<PluginRow>> {
+    pub async fn plugins(&self, tenant: &TenantId) -> Result<Vec<PluginRow>> {
         let names =
             sqlx::query("SELECT name, created_at FROM plugins WHERE tenant_id = $1 ORDER BY name")
-                .bind(tenant)
+                .bind(tenant.as_str())
                 .fetch_all(self.pool())
                 .await?;
         let versions = sqlx::query(
             "SELECT name, version FROM plugin_versions WHERE tenant_id = $1 ORDER BY name, version",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .fetch_all(self.pool())
         .await?;
         let mut out = Vec::with_capacity(names.len());
@@ -159,9 +161,13 @@ impl Store {
     }
 
     /// The versions of one plugin; not found when the tenant has no plugin of that name.
-    pub async fn plugin_versions(&self, tenant: &str, name: &str) -> Result<Vec<PluginVersionRow>> {
+    pub async fn plugin_versions(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Vec<PluginVersionRow>> {
         let exists = sqlx::query("SELECT 1 FROM plugins WHERE tenant_id = $1 AND name = $2")
-            .bind(tenant)
+            .bind(tenant.as_str())
             .bind(name)
             .fetch_optional(self.pool())
             .await?;
@@ -171,7 +177,7 @@ impl Store {
         sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM plugin_versions WHERE tenant_id = $1 AND name = $2 ORDER BY version"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(name)
         .fetch_all(self.pool())
         .await?
@@ -183,14 +189,14 @@ impl Store {
     /// One version.
     pub async fn plugin_version(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         name: &str,
         number: i64,
     ) -> Result<PluginVersionRow> {
         let row = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM plugin_versions WHERE tenant_id = $1 AND name = $2 AND version = $3"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(name)
         .bind(number)
         .fetch_optional(self.pool())
@@ -200,9 +206,9 @@ impl Store {
     }
 
     /// The component bytes of a tenant's upload.
-    pub async fn component(&self, tenant: &str, sha256: &str) -> Result<Vec<u8>> {
+    pub async fn component(&self, tenant: &TenantId, sha256: &str) -> Result<Vec<u8>> {
         let row = sqlx::query("SELECT bytes FROM components WHERE tenant_id = $1 AND sha256 = $2")
-            .bind(tenant)
+            .bind(tenant.as_str())
             .bind(sha256)
             .fetch_optional(self.pool())
             .await?
@@ -211,14 +217,19 @@ impl Store {
     }
 
     /// Deletes a version unless a pipeline uses it; its component goes when no version uses it.
-    pub async fn delete_plugin_version(&self, tenant: &str, name: &str, number: i64) -> Result<()> {
+    pub async fn delete_plugin_version(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        number: i64,
+    ) -> Result<()> {
         let mut tx = self.write_tx().await?;
         let used = sqlx::query(
             "SELECT p.name FROM pipeline_stages s JOIN pipelines p \
              ON p.tenant_id = s.tenant_id AND p.id = s.pipeline_id \
              WHERE s.tenant_id = $1 AND s.plugin = $2 AND s.plugin_version = $3 ORDER BY p.name",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(name)
         .bind(number)
         .fetch_all(&mut *tx)
@@ -237,11 +248,11 @@ impl Store {
         let active = sqlx::query(
             "SELECT stages FROM runs WHERE tenant_id = $1 AND status IN ('queued', 'running')",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .fetch_all(&mut *tx)
         .await?;
         for row in &active {
-            let stages: Vec<StageRow> = from_json(&row.try_get::<String, _>(0)?, "run stages")?;
+            let stages: Vec<Stage> = from_json(&row.try_get::<String, _>(0)?, "run stages")?;
             if stages
                 .iter()
                 .any(|s| s.plugin == name && s.version == number)
@@ -254,7 +265,7 @@ impl Store {
         let sha: String = sqlx::query(
             "DELETE FROM plugin_versions WHERE tenant_id = $1 AND name = $2 AND version = $3 RETURNING sha256",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(name)
         .bind(number)
         .fetch_optional(&mut *tx)
@@ -265,7 +276,7 @@ impl Store {
             "DELETE FROM components WHERE tenant_id = $1 AND sha256 = $2 AND NOT EXISTS \
              (SELECT 1 FROM plugin_versions WHERE tenant_id = $1 AND sha256 = $2)",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(&sha)
         .execute(&mut *tx)
         .await?;

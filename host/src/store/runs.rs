@@ -1,117 +1,29 @@
-//! Runs: a pipeline applied to a fixed list of messages, item by item, resumable after a restart.
+//! Runs: a pipeline applied to a set of messages, item by item, executed by a job of the queue.
 //!
-//! A run's items are written when the run is made (the selection is resolved once), each starting
-//! `pending`. Processing an item commits its results and the actions it applied in one transaction,
-//! so after a crash an item is either fully done or still pending, and resuming repeats nothing.
+//! A run over chosen messages writes its items when it is made. A run over a query (or over
+//! everything) stores its selection instead — the filter and the newest message id at that moment —
+//! and its job writes the items in chunks ([`Store::write_run_items`]), so a run over a whole mailbox
+//! never holds the database in one long write. Processing an item commits its results and the
+//! actions it applied in one transaction that also proves the job's lease ([`super::jobs::fence`]),
+//! so an item is either fully done or still pending, exactly once, whichever node does it.
 
-use super::messages::{StoredEnvelope, copy_message, read_envelope, write_envelope};
-use super::pipelines::{StageRow, stages};
+use super::envelope::{copy_message, read_envelope, write_envelope};
+use super::jobs::{Lease, NewJob, cancel_job_in, fence, insert_job};
+use super::pipelines::stages;
 use super::{Page, Result, Store, StoreError, from_json, new_id, now_ms, to_json};
+use crate::domain::{
+    ItemStatus, MessageFilter, RunCounts, RunStatus, Selection, Stage, StoredEnvelope, TenantId,
+    Trigger,
+};
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-/// Where a run is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    /// Waiting for a worker.
-    Queued,
-    /// Being executed.
-    Running,
-    /// Every item was processed.
-    Completed,
-    /// The run could not execute (e.g. a stage could not be prepared); `error` says why.
-    Failed,
-    /// Cancelled; items not processed stay pending.
-    Cancelled,
-}
+/// The job kind that executes runs.
+pub const RUN_JOB: &str = "pipeline_run";
 
-impl RunStatus {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    /// Parses a stable name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "queued" => Self::Queued,
-            "running" => Self::Running,
-            "completed" => Self::Completed,
-            "failed" => Self::Failed,
-            "cancelled" => Self::Cancelled,
-            _ => return None,
-        })
-    }
-
-    /// Whether the run will not change any more.
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
-    }
-}
-
-/// What happened to one message of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ItemStatus {
-    /// Not processed yet.
-    Pending,
-    /// Every stage that ran succeeded.
-    Ok,
-    /// A stage failed; its `on_error` was `continue` or `stop`.
-    StageFailed,
-    /// A stage failed and the message was moved to quarantine.
-    Quarantined,
-    /// The message no longer exists.
-    Missing,
-}
-
-impl ItemStatus {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Ok => "ok",
-            Self::StageFailed => "stage_failed",
-            Self::Quarantined => "quarantined",
-            Self::Missing => "missing",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        Ok(match s {
-            "pending" => Self::Pending,
-            "ok" => Self::Ok,
-            "stage_failed" => Self::StageFailed,
-            "quarantined" => Self::Quarantined,
-            "missing" => Self::Missing,
-            other => {
-                return Err(StoreError::Corrupt(format!(
-                    "unknown item status {other:?}"
-                )));
-            }
-        })
-    }
-}
-
-/// How many items are in each state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RunCounts {
-    /// Not processed yet.
-    pub pending: i64,
-    /// Succeeded.
-    pub ok: i64,
-    /// A stage failed.
-    pub stage_failed: i64,
-    /// Quarantined.
-    pub quarantined: i64,
-    /// Message gone.
-    pub missing: i64,
-}
+/// Messages of a selection written as items per transaction.
+const ITEM_CHUNK: usize = 500;
 
 /// A stored run.
 #[derive(Debug, Clone)]
@@ -125,13 +37,16 @@ pub struct RunRow {
     /// Where it is.
     pub status: RunStatus,
     /// The pipeline's stages when the run was made.
-    pub stages: Vec<StageRow>,
-    /// Messages covered.
+    pub stages: Vec<Stage>,
+    /// Messages covered (while the items of a query are still being written: how many matched
+    /// when the run was made).
     pub total: i64,
-    /// Times a restart picked it up again.
+    /// Times it was picked up again after its node stopped.
     pub resumed: i64,
     /// Why it failed.
     pub error: Option<String>,
+    /// The job executing it.
+    pub job_id: Option<String>,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
@@ -162,10 +77,31 @@ pub struct WorkItem {
     pub seq: i64,
     /// The message.
     pub message_id: String,
+    /// Attempts that failed transiently so far.
+    pub attempts: i64,
 }
 
-const COLUMNS: &str = "id, pipeline_id, trigger, status, stages, total, resumed, error, created_at, \
-                       started_at, finished_at";
+/// What of a query selection is still to be written as items.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingSelection {
+    filter: MessageFilter,
+    /// The newest message id when the run was made: later messages (and copies made meanwhile)
+    /// are not part of the run.
+    upto: String,
+    /// The last message id written.
+    after: String,
+    /// The next item's position.
+    next_seq: i64,
+}
+
+/// The run's status as clients see it: a run whose job died is failed, with the job's error.
+const COLUMNS: &str = "r.id, r.pipeline_id, r.trigger, \
+     CASE WHEN r.status IN ('queued', 'running') AND j.state = 'dead' THEN 'failed' ELSE r.status END AS status, \
+     r.stages, r.total, r.resumed, \
+     CASE WHEN r.status IN ('queued', 'running') AND j.state = 'dead' THEN j.last_error ELSE r.error END AS error, \
+     r.job_id, r.created_at, r.started_at, r.finished_at";
+
+const FROM: &str = "runs r LEFT JOIN jobs j ON j.tenant_id = r.tenant_id AND j.id = r.job_id";
 
 fn run(row: &AnyRow) -> Result<RunRow> {
     let status: String = row.try_get("status")?;
@@ -179,6 +115,7 @@ fn run(row: &AnyRow) -> Result<RunRow> {
         total: row.try_get("total")?,
         resumed: row.try_get("resumed")?,
         error: row.try_get("error")?,
+        job_id: row.try_get("job_id")?,
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
@@ -186,67 +123,122 @@ fn run(row: &AnyRow) -> Result<RunRow> {
     })
 }
 
-/// Makes a run of `pipeline` over `messages` inside a transaction.
-async fn create_run_in(
+fn item_status(s: &str) -> Result<ItemStatus> {
+    ItemStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown item status {s:?}")))
+}
+
+/// Writes items `first_seq..` for `messages` (multi-row inserts: a few statements per chunk).
+async fn insert_items(
     conn: &mut AnyConnection,
-    tenant: &str,
-    pipeline: &str,
-    trigger: &str,
+    tenant: &TenantId,
+    run: &str,
+    first_seq: i64,
     messages: &[String],
-) -> Result<String> {
-    let stages = stages(conn, tenant, pipeline).await?;
-    let id = new_id();
-    sqlx::query(&format!(
-        "INSERT INTO runs (tenant_id, {COLUMNS}) \
-         VALUES ($1, $2, $3, $4, 'queued', $5, $6, 0, NULL, $7, NULL, NULL)"
-    ))
-    .bind(tenant)
-    .bind(&id)
-    .bind(pipeline)
-    .bind(trigger)
-    .bind(to_json(&stages))
-    .bind(messages.len() as i64)
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await?;
-    // Multi-row inserts keep a run over a whole mailbox to a few hundred statements.
+) -> Result<()> {
     for (chunk_no, chunk) in messages.chunks(200).enumerate() {
         let mut sql = String::from(
-            "INSERT INTO run_items (tenant_id, run_id, seq, message_id, status) VALUES ",
+            "INSERT INTO run_items (tenant_id, run_id, seq, message_id, status, attempts) VALUES ",
         );
         for i in 0..chunk.len() {
             if i > 0 {
                 sql.push_str(", ");
             }
             sql.push_str(&format!(
-                "($1, $2, ${}, ${}, 'pending')",
+                "($1, $2, ${}, ${}, 'pending', 0)",
                 3 + 2 * i,
                 4 + 2 * i
             ));
         }
-        let mut query = sqlx::query(&sql).bind(tenant).bind(&id);
+        let mut query = sqlx::query(&sql).bind(tenant.as_str()).bind(run);
         for (i, message) in chunk.iter().enumerate() {
-            query = query.bind((chunk_no * 200 + i) as i64).bind(message);
+            query = query
+                .bind(first_seq + (chunk_no * 200 + i) as i64)
+                .bind(message);
         }
         query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Makes a run of `pipeline` over `selection`, with its job, inside a transaction.
+async fn create_run_in(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    pipeline: &str,
+    trigger: Trigger,
+    selection: &Selection,
+    max_attempts: i64,
+) -> Result<String> {
+    let stages = stages(conn, tenant, pipeline).await?;
+    let id = new_id();
+    let (total, pending) = match selection {
+        Selection::Messages(ids) => (ids.len() as i64, None),
+        Selection::Query(filter) => {
+            let c = filter.conditions(tenant);
+            let sql = format!(
+                "SELECT COUNT(*), MAX(m.id) FROM messages m WHERE {}",
+                c.where_clause()
+            );
+            let row = c.bind(sqlx::query(&sql)).fetch_one(&mut *conn).await?;
+            let upto: Option<String> = row.try_get(1)?;
+            let pending = upto.map(|upto| PendingSelection {
+                filter: filter.clone(),
+                upto,
+                after: String::new(),
+                next_seq: 0,
+            });
+            (row.try_get::<i64, _>(0)?, pending)
+        }
+    };
+    let (job, _) = insert_job(
+        conn,
+        &NewJob {
+            tenant: tenant.clone(),
+            kind: RUN_JOB.into(),
+            payload: serde_json::json!({ "run_id": id }),
+            run_at: now_ms(),
+            max_attempts,
+            idempotency_key: Some(format!("run:{id}")),
+        },
+    )
+    .await?;
+    sqlx::query(
+        "INSERT INTO runs (tenant_id, id, pipeline_id, trigger, status, stages, total, resumed, \
+         error, created_at, started_at, finished_at, job_id, selection) \
+         VALUES ($1, $2, $3, $4, 'queued', $5, $6, 0, NULL, $7, NULL, NULL, $8, $9)",
+    )
+    .bind(tenant.as_str())
+    .bind(&id)
+    .bind(pipeline)
+    .bind(trigger.as_str())
+    .bind(to_json(&stages))
+    .bind(total)
+    .bind(now_ms())
+    .bind(&job)
+    .bind(pending.as_ref().map(to_json))
+    .execute(&mut *conn)
+    .await?;
+    if let Selection::Messages(ids) = selection {
+        insert_items(conn, tenant, &id, 0, ids).await?;
     }
     Ok(id)
 }
 
-/// Queues a run of every on-import pipeline over a just-imported message.
 /// Queues every on-import pipeline over a just-imported message. A message joins the pipeline's
 /// import run that is still queued (same stages) instead of making a run of its own, so a burst of
 /// imports becomes a few runs of many messages rather than one run per message. Only a queued run is
-/// joined: a running one may be about to find no pending item and complete.
+/// joined: a running one may be about to find no pending item and complete (a run becomes
+/// `running` in the same single-writer order as this join, before it reads its items).
 pub(crate) async fn queue_import_runs(
     conn: &mut AnyConnection,
-    tenant: &str,
+    tenant: &TenantId,
     message: &str,
+    max_attempts: i64,
 ) -> Result<Vec<String>> {
     let pipelines = sqlx::query(
         "SELECT id FROM pipelines WHERE tenant_id = $1 AND on_import = 1 ORDER BY name",
     )
-    .bind(tenant)
+    .bind(tenant.as_str())
     .fetch_all(&mut *conn)
     .await?
     .iter()
@@ -259,7 +251,7 @@ pub(crate) async fn queue_import_runs(
             "SELECT id, total FROM runs WHERE tenant_id = $1 AND pipeline_id = $2 \
              AND trigger = 'import' AND status = 'queued' AND stages = $3 ORDER BY id DESC LIMIT 1",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(&pipeline)
         .bind(&current)
         .fetch_optional(&mut *conn)
@@ -267,25 +259,24 @@ pub(crate) async fn queue_import_runs(
         let run = match open {
             Some(row) => {
                 let (id, total): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
-                sqlx::query(
-                    "INSERT INTO run_items (tenant_id, run_id, seq, message_id, status) \
-                     VALUES ($1, $2, $3, $4, 'pending')",
-                )
-                .bind(tenant)
-                .bind(&id)
-                .bind(total)
-                .bind(message)
-                .execute(&mut *conn)
-                .await?;
+                insert_items(conn, tenant, &id, total, &[message.to_string()]).await?;
                 sqlx::query("UPDATE runs SET total = total + 1 WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant)
+                    .bind(tenant.as_str())
                     .bind(&id)
                     .execute(&mut *conn)
                     .await?;
                 id
             }
             None => {
-                create_run_in(conn, tenant, &pipeline, "import", &[message.to_string()]).await?
+                create_run_in(
+                    conn,
+                    tenant,
+                    &pipeline,
+                    Trigger::Import,
+                    &Selection::Messages(vec![message.to_string()]),
+                    max_attempts,
+                )
+                .await?
             }
         };
         runs.push(run);
@@ -294,34 +285,35 @@ pub(crate) async fn queue_import_runs(
 }
 
 impl Store {
-    /// Makes a run of the tenant's `pipeline` over `messages`.
+    /// Makes a run of the tenant's `pipeline` over `selection`, queued as a job.
     pub async fn create_run(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         pipeline: &str,
-        trigger: &str,
-        messages: &[String],
+        trigger: Trigger,
+        selection: &Selection,
     ) -> Result<RunRow> {
+        let max_attempts = self.run_attempts;
         let mut tx = self.write_tx().await?;
         let exists = sqlx::query("SELECT 1 FROM pipelines WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
+            .bind(tenant.as_str())
             .bind(pipeline)
             .fetch_optional(&mut *tx)
             .await?;
         if exists.is_none() {
             return Err(StoreError::NotFound);
         }
-        let id = create_run_in(&mut tx, tenant, pipeline, trigger, messages).await?;
+        let id = create_run_in(&mut tx, tenant, pipeline, trigger, selection, max_attempts).await?;
         tx.commit().await?;
         self.run(tenant, &id).await
     }
 
     /// One run with its counts.
-    pub async fn run(&self, tenant: &str, id: &str) -> Result<RunRow> {
+    pub async fn run(&self, tenant: &TenantId, id: &str) -> Result<RunRow> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM runs WHERE tenant_id = $1 AND id = $2"
+            "SELECT {COLUMNS} FROM {FROM} WHERE r.tenant_id = $1 AND r.id = $2"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .fetch_optional(self.pool())
         .await?
@@ -331,24 +323,17 @@ impl Store {
         Ok(run)
     }
 
-    async fn run_counts(&self, tenant: &str, id: &str) -> Result<RunCounts> {
+    async fn run_counts(&self, tenant: &TenantId, id: &str) -> Result<RunCounts> {
         let rows = sqlx::query(
             "SELECT status, COUNT(*) FROM run_items WHERE tenant_id = $1 AND run_id = $2 GROUP BY status",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .fetch_all(self.pool())
         .await?;
         let mut counts = RunCounts::default();
         for row in &rows {
-            let n: i64 = row.try_get(1)?;
-            match ItemStatus::parse(&row.try_get::<String, _>(0)?)? {
-                ItemStatus::Pending => counts.pending = n,
-                ItemStatus::Ok => counts.ok = n,
-                ItemStatus::StageFailed => counts.stage_failed = n,
-                ItemStatus::Quarantined => counts.quarantined = n,
-                ItemStatus::Missing => counts.missing = n,
-            }
+            counts.add(item_status(&row.try_get::<String, _>(0)?)?, row.try_get(1)?);
         }
         Ok(counts)
     }
@@ -356,16 +341,16 @@ impl Store {
     /// A page of the tenant's runs, newest first, optionally of one pipeline.
     pub async fn runs(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         pipeline: Option<&str>,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<RunRow>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM runs WHERE tenant_id = $1 AND ($2 = '' OR pipeline_id = $2) \
-             AND ($3 = '' OR id < $3) ORDER BY id DESC LIMIT $4"
+            "SELECT {COLUMNS} FROM {FROM} WHERE r.tenant_id = $1 AND ($2 = '' OR r.pipeline_id = $2) \
+             AND ($3 = '' OR r.id < $3) ORDER BY r.id DESC LIMIT $4"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(pipeline.unwrap_or_default())
         .bind(cursor.unwrap_or_default())
         .bind(i64::from(limit) + 1)
@@ -389,7 +374,7 @@ impl Store {
     /// Items of a run after position `after`, in order.
     pub async fn run_items(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         run: &str,
         after: i64,
         limit: u32,
@@ -398,7 +383,7 @@ impl Store {
             "SELECT seq, message_id, status, result FROM run_items \
              WHERE tenant_id = $1 AND run_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(run)
         .bind(after)
         .bind(i64::from(limit))
@@ -410,7 +395,7 @@ impl Store {
             Ok(RunItemRow {
                 seq: r.try_get("seq")?,
                 message_id: r.try_get("message_id")?,
-                status: ItemStatus::parse(&r.try_get::<String, _>("status")?)?,
+                status: item_status(&r.try_get::<String, _>("status")?)?,
                 result: result
                     .map(|t| from_json(&t, "run item result"))
                     .transpose()?,
@@ -419,8 +404,8 @@ impl Store {
         .collect()
     }
 
-    /// Cancels a queued or running run; a finished one is a conflict.
-    pub async fn cancel_run(&self, tenant: &str, id: &str) -> Result<RunRow> {
+    /// Cancels a queued or running run, and its job; a finished one is a conflict.
+    pub async fn cancel_run(&self, tenant: &TenantId, id: &str) -> Result<RunRow> {
         let run = self.run(tenant, id).await?;
         if run.status.is_final() {
             return Err(StoreError::Conflict(format!(
@@ -428,70 +413,27 @@ impl Store {
                 run.status.as_str()
             )));
         }
-        self.write_one(
-            sqlx::query(
-                "UPDATE runs SET status = 'cancelled', finished_at = $1 \
-                 WHERE tenant_id = $2 AND id = $3 AND status IN ('queued', 'running')",
-            )
-            .bind(now_ms())
-            .bind(tenant)
-            .bind(id),
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "UPDATE runs SET status = 'cancelled', finished_at = $1 \
+             WHERE tenant_id = $2 AND id = $3 AND status IN ('queued', 'running')",
         )
+        .bind(now_ms())
+        .bind(tenant.as_str())
+        .bind(id)
+        .execute(&mut *tx)
         .await?;
+        if let Some(job) = &run.job_id {
+            cancel_job_in(&mut tx, tenant, job).await?;
+        }
+        tx.commit().await?;
         self.run(tenant, id).await
     }
 
-    /// Puts runs left `running` by a stopped process back in the queue; returns how many.
-    ///
-    /// Only for a single node (the embedded default), where nothing else can be running them.
-    pub async fn requeue_interrupted_runs(&self) -> Result<u64> {
-        let done = self
-            .write_one(sqlx::query(
-                "UPDATE runs SET status = 'queued', resumed = resumed + 1 WHERE status = 'running'",
-            ))
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    /// Claims the oldest queued run, preferring tenants not in `busy` so one tenant's long runs do
-    /// not hold up everyone else's.
-    pub async fn claim_run(&self, busy: &[String]) -> Result<Option<(String, RunRow)>> {
-        let candidates = sqlx::query(
-            "SELECT tenant_id, id FROM runs WHERE status = 'queued' ORDER BY created_at, id LIMIT 64",
-        )
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?)))
-        .collect::<Result<Vec<_>>>()?;
-        let mut ordered: Vec<&(String, String)> = candidates
-            .iter()
-            .filter(|(t, _)| !busy.contains(t))
-            .collect();
-        ordered.extend(candidates.iter().filter(|(t, _)| busy.contains(t)));
-        for (tenant, id) in ordered {
-            let claimed = self
-                .write_one(
-                    sqlx::query(
-                        "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, $1) \
-                         WHERE tenant_id = $2 AND id = $3 AND status = 'queued'",
-                    )
-                    .bind(now_ms())
-                    .bind(tenant)
-                    .bind(id),
-                )
-                .await?;
-            if claimed.rows_affected() == 1 {
-                return Ok(Some((tenant.clone(), self.run(tenant, id).await?)));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The run's status now (a worker checks it between batches, to notice a cancel).
-    pub async fn run_status(&self, tenant: &str, id: &str) -> Result<RunStatus> {
+    /// The run's status now (a worker checks it during a batch, to notice a cancel).
+    pub async fn run_status(&self, tenant: &TenantId, id: &str) -> Result<RunStatus> {
         let row = sqlx::query("SELECT status FROM runs WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
+            .bind(tenant.as_str())
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -501,18 +443,95 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt(format!("unknown run status {status:?}")))
     }
 
+    /// The holder of a run's job starts (or resumes) it: `running`, and counted as resumed when a
+    /// previous holder stopped without finishing. `false` when it is not queued or running any
+    /// more (cancelled, or ended).
+    pub async fn start_run(&self, lease: &Lease, id: &str, interrupted: bool) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        fence(&mut tx, lease).await?;
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, $1), \
+             resumed = resumed + $2 WHERE tenant_id = $3 AND id = $4 AND status IN ('queued', 'running')",
+        )
+        .bind(now_ms())
+        .bind(i64::from(interrupted))
+        .bind(lease.tenant.as_str())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Writes the next chunk of a query run's items; `false` once every item is written.
+    pub async fn write_run_items(&self, lease: &Lease, id: &str) -> Result<bool> {
+        let tenant = &lease.tenant;
+        let mut tx = self.write_tx().await?;
+        fence(&mut tx, lease).await?;
+        let row = sqlx::query("SELECT selection FROM runs WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let Some(text) = row.try_get::<Option<String>, _>(0)? else {
+            return Ok(false);
+        };
+        let mut pending: PendingSelection = from_json(&text, "run selection")?;
+        let mut c = pending.filter.conditions(tenant);
+        c.push(
+            "m.id <= {}",
+            super::messages::Arg::Text(pending.upto.clone()),
+        );
+        c.push(
+            "m.id > {}",
+            super::messages::Arg::Text(pending.after.clone()),
+        );
+        let sql = format!(
+            "SELECT m.id FROM messages m WHERE {} ORDER BY m.id LIMIT {ITEM_CHUNK}",
+            c.where_clause()
+        );
+        let ids = c
+            .bind(sqlx::query(&sql))
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<Vec<_>, _>>()?;
+        insert_items(&mut tx, tenant, id, pending.next_seq, &ids).await?;
+        pending.next_seq += ids.len() as i64;
+        let more = ids.len() == ITEM_CHUNK;
+        if let Some(last) = ids.last() {
+            pending.after = last.clone();
+        }
+        // Once every item is written the run's total is what was written (messages may have
+        // moved in or out of a folder filter since the run was counted).
+        sqlx::query(
+            "UPDATE runs SET selection = $1, total = CASE WHEN $1 IS NULL THEN $2 ELSE total END \
+             WHERE tenant_id = $3 AND id = $4",
+        )
+        .bind(more.then(|| to_json(&pending)))
+        .bind(pending.next_seq)
+        .bind(tenant.as_str())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(more)
+    }
+
     /// The next pending items of a run.
     pub async fn pending_items(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         run: &str,
         limit: u32,
     ) -> Result<Vec<WorkItem>> {
         sqlx::query(
-            "SELECT seq, message_id FROM run_items WHERE tenant_id = $1 AND run_id = $2 \
+            "SELECT seq, message_id, attempts FROM run_items WHERE tenant_id = $1 AND run_id = $2 \
              AND status = 'pending' ORDER BY seq LIMIT $3",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(run)
         .bind(i64::from(limit))
         .fetch_all(self.pool())
@@ -522,24 +541,40 @@ impl Store {
             Ok(WorkItem {
                 seq: r.try_get(0)?,
                 message_id: r.try_get(1)?,
+                attempts: r.try_get(2)?,
             })
         })
         .collect()
     }
 
-    /// Commits one item: `apply` turns the message's current envelope into the new one and the
-    /// folders to copy it to; the new envelope, the copies and the item's result are written in one
-    /// transaction. A message deleted meanwhile makes the item `missing`.
+    /// Commits one item under the job's lease: `apply` turns the message's current envelope into
+    /// the new one and the folders to copy it to; the new envelope, the copies and the item's result
+    /// are written in one transaction. A message deleted meanwhile makes the item `missing`. An
+    /// item already done (by a holder before this one) is left as it is: effects happen once.
     pub async fn complete_item(
         &self,
-        tenant: &str,
+        lease: &Lease,
         run: &str,
         item: &WorkItem,
         status: ItemStatus,
         result: &serde_json::Value,
         apply: impl FnOnce(StoredEnvelope) -> (StoredEnvelope, Vec<String>),
     ) -> Result<ItemStatus> {
+        let tenant = &lease.tenant;
         let mut tx = self.write_tx().await?;
+        fence(&mut tx, lease).await?;
+        let still_pending = sqlx::query(
+            "SELECT 1 FROM run_items WHERE tenant_id = $1 AND run_id = $2 AND seq = $3 \
+             AND status = 'pending'",
+        )
+        .bind(tenant.as_str())
+        .bind(run)
+        .bind(item.seq)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if still_pending.is_none() {
+            return Ok(status);
+        }
         let status = match read_envelope(&mut tx, tenant, &item.message_id).await? {
             None => ItemStatus::Missing,
             Some(current) => {
@@ -558,7 +593,7 @@ impl Store {
         )
         .bind(status.as_str())
         .bind(to_json(result))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(run)
         .bind(item.seq)
         .execute(&mut *tx)
@@ -567,41 +602,64 @@ impl Store {
         Ok(status)
     }
 
-    /// Ends a run that is still running (a cancel in the meantime wins).
+    /// Records a failed attempt at an item: a permanent failure, or the last of `max_attempts`
+    /// transient ones, marks it `failed` with `error`; otherwise it stays pending for another try.
+    /// Returns the item's status after.
+    pub async fn fail_item(
+        &self,
+        lease: &Lease,
+        run: &str,
+        item: &WorkItem,
+        error: &str,
+        permanent: bool,
+        max_attempts: i64,
+    ) -> Result<ItemStatus> {
+        let give_up = permanent || item.attempts + 1 >= max_attempts;
+        let status = if give_up {
+            ItemStatus::Failed
+        } else {
+            ItemStatus::Pending
+        };
+        let result = give_up.then(|| to_json(&serde_json::json!({ "error": error })));
+        let mut tx = self.write_tx().await?;
+        fence(&mut tx, lease).await?;
+        sqlx::query(
+            "UPDATE run_items SET status = $1, result = $2, attempts = attempts + 1 \
+             WHERE tenant_id = $3 AND run_id = $4 AND seq = $5 AND status = 'pending'",
+        )
+        .bind(status.as_str())
+        .bind(result)
+        .bind(lease.tenant.as_str())
+        .bind(run)
+        .bind(item.seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(status)
+    }
+
+    /// Ends a run that is still running (a cancel in the meantime wins), under the job's lease.
     pub async fn finish_run(
         &self,
-        tenant: &str,
+        lease: &Lease,
         id: &str,
         status: RunStatus,
         error: Option<&str>,
     ) -> Result<()> {
-        self.write_one(
-            sqlx::query(
-                "UPDATE runs SET status = $1, error = $2, finished_at = $3 \
-                 WHERE tenant_id = $4 AND id = $5 AND status = 'running'",
-            )
-            .bind(status.as_str())
-            .bind(error)
-            .bind(now_ms())
-            .bind(tenant)
-            .bind(id),
+        let mut tx = self.write_tx().await?;
+        fence(&mut tx, lease).await?;
+        sqlx::query(
+            "UPDATE runs SET status = $1, error = $2, finished_at = $3 \
+             WHERE tenant_id = $4 AND id = $5 AND status = 'running'",
         )
+        .bind(status.as_str())
+        .bind(error)
+        .bind(now_ms())
+        .bind(lease.tenant.as_str())
+        .bind(id)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
-    }
-
-    /// Puts a running run back in the queue (this node is shutting down mid-run); the next start
-    /// resumes it.
-    pub async fn release_run(&self, tenant: &str, id: &str) -> Result<()> {
-        self.write_one(
-            sqlx::query(
-                "UPDATE runs SET status = 'queued', resumed = resumed + 1 \
-                 WHERE tenant_id = $1 AND id = $2 AND status = 'running'",
-            )
-            .bind(tenant)
-            .bind(id),
-        )
-        .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

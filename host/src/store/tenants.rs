@@ -1,6 +1,7 @@
 //! Tenants: who owns everything else.
 
 use super::{Result, Store, StoreError, from_json, new_id, now_ms, to_json};
+use crate::domain::TenantId;
 use crate::sandbox::PluginLimits;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -9,7 +10,7 @@ use sqlx::any::AnyRow;
 #[derive(Debug, Clone)]
 pub struct TenantRow {
     /// Its id.
-    pub id: String,
+    pub id: TenantId,
     /// Its unique name.
     pub name: String,
     /// What its plugins may use.
@@ -20,7 +21,7 @@ pub struct TenantRow {
 
 pub(super) fn tenant(row: &AnyRow) -> Result<TenantRow> {
     Ok(TenantRow {
-        id: row.try_get("id")?,
+        id: TenantId::new(row.try_get::<String, _>("id")?),
         name: row.try_get("name")?,
         limits: from_json(&row.try_get::<String, _>("limits")?, "tenant limits")?,
         created_at: row.try_get("created_at")?,
@@ -31,6 +32,7 @@ pub(super) fn tenant(row: &AnyRow) -> Result<TenantRow> {
 const TENANT_TABLES: &[&str] = &[
     "run_items",
     "runs",
+    "jobs",
     "pipeline_stages",
     "pipelines",
     "message_search",
@@ -48,7 +50,7 @@ impl Store {
     /// Creates a tenant; its name must be unused.
     pub async fn create_tenant(&self, name: &str, limits: &PluginLimits) -> Result<TenantRow> {
         let row = TenantRow {
-            id: new_id(),
+            id: TenantId::new(new_id()),
             name: name.to_string(),
             limits: limits.clone(),
             created_at: now_ms(),
@@ -59,7 +61,7 @@ impl Store {
                     "INSERT INTO tenants (id, name, limits, created_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (name) DO NOTHING",
                 )
-                .bind(&row.id)
+                .bind(row.id.as_str())
                 .bind(&row.name)
                 .bind(to_json(&row.limits))
                 .bind(row.created_at),
@@ -84,9 +86,9 @@ impl Store {
     }
 
     /// One tenant.
-    pub async fn tenant(&self, id: &str) -> Result<TenantRow> {
+    pub async fn tenant(&self, id: &TenantId) -> Result<TenantRow> {
         let row = sqlx::query("SELECT id, name, limits, created_at FROM tenants WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(self.pool())
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -94,12 +96,16 @@ impl Store {
     }
 
     /// Replaces a tenant's plugin limits.
-    pub async fn set_tenant_limits(&self, id: &str, limits: &PluginLimits) -> Result<TenantRow> {
+    pub async fn set_tenant_limits(
+        &self,
+        id: &TenantId,
+        limits: &PluginLimits,
+    ) -> Result<TenantRow> {
         let done = self
             .write_one(
                 sqlx::query("UPDATE tenants SET limits = $1 WHERE id = $2")
                     .bind(to_json(limits))
-                    .bind(id),
+                    .bind(id.as_str()),
             )
             .await?;
         if done.rows_affected() == 0 {
@@ -109,10 +115,10 @@ impl Store {
     }
 
     /// Deletes a tenant and everything it owns, in one transaction.
-    pub async fn delete_tenant(&self, id: &str) -> Result<()> {
+    pub async fn delete_tenant(&self, id: &TenantId) -> Result<()> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("DELETE FROM tenants WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
@@ -120,7 +126,7 @@ impl Store {
         }
         for table in TENANT_TABLES {
             sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1"))
-                .bind(id)
+                .bind(id.as_str())
                 .execute(&mut *tx)
                 .await?;
         }

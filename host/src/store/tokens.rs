@@ -2,6 +2,7 @@
 
 use super::tenants::tenant;
 use super::{Result, Store, StoreError, TenantRow};
+use crate::domain::TenantId;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -43,10 +44,10 @@ fn token(row: &AnyRow) -> Result<TokenRow> {
 impl Store {
     /// Records a minted token, and forgets the tenant's tokens that have expired by `now` (they
     /// fail their `exp` check anyway).
-    pub async fn record_token(&self, tenant: &str, row: &TokenRow, now: i64) -> Result<()> {
+    pub async fn record_token(&self, tenant: &TenantId, row: &TokenRow, now: i64) -> Result<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM tenant_tokens WHERE tenant_id = $1 AND expires_at < $2")
-            .bind(tenant)
+            .bind(tenant.as_str())
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -54,7 +55,7 @@ impl Store {
             "INSERT INTO tenant_tokens (tenant_id, jti, issued_at, expires_at, revoked_at) \
              VALUES ($1, $2, $3, $4, NULL)",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(&row.jti)
         .bind(row.issued_at)
         .bind(row.expires_at)
@@ -64,12 +65,16 @@ impl Store {
     }
 
     /// The tenant's recorded tokens that have not expired by `now`, oldest first, and its cut-off.
-    pub async fn tokens(&self, tenant: &str, now: i64) -> Result<(Vec<TokenRow>, Option<i64>)> {
+    pub async fn tokens(
+        &self,
+        tenant: &TenantId,
+        now: i64,
+    ) -> Result<(Vec<TokenRow>, Option<i64>)> {
         let rows = sqlx::query(
             "SELECT jti, issued_at, expires_at, revoked_at FROM tenant_tokens \
              WHERE tenant_id = $1 AND expires_at >= $2 ORDER BY issued_at, jti",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(now)
         .fetch_all(self.pool())
         .await?;
@@ -77,22 +82,22 @@ impl Store {
         Ok((tokens, self.token_cutoff(tenant).await?))
     }
 
-    async fn token_cutoff(&self, tenant: &str) -> Result<Option<i64>> {
+    async fn token_cutoff(&self, tenant: &TenantId) -> Result<Option<i64>> {
         let row = sqlx::query("SELECT issued_before FROM token_cutoffs WHERE tenant_id = $1")
-            .bind(tenant)
+            .bind(tenant.as_str())
             .fetch_optional(self.pool())
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
     /// Revokes one recorded token (again: no change); not found when the tenant never minted it.
-    pub async fn revoke_token(&self, tenant: &str, jti: &str, now: i64) -> Result<TokenRow> {
+    pub async fn revoke_token(&self, tenant: &TenantId, jti: &str, now: i64) -> Result<TokenRow> {
         self.write_one(
             sqlx::query(
                 "UPDATE tenant_tokens SET revoked_at = $3 \
                  WHERE tenant_id = $1 AND jti = $2 AND revoked_at IS NULL",
             )
-            .bind(tenant)
+            .bind(tenant.as_str())
             .bind(jti)
             .bind(now),
         )
@@ -101,7 +106,7 @@ impl Store {
             "SELECT jti, issued_at, expires_at, revoked_at FROM tenant_tokens \
              WHERE tenant_id = $1 AND jti = $2",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(jti)
         .fetch_optional(self.pool())
         .await?
@@ -111,7 +116,12 @@ impl Store {
 
     /// Revokes every token of the tenant issued before `before` (Unix ms): the cut-off moves to
     /// `before` unless it is later already. Returns the cut-off now in force.
-    pub async fn revoke_tokens_before(&self, tenant: &str, before: i64, now: i64) -> Result<i64> {
+    pub async fn revoke_tokens_before(
+        &self,
+        tenant: &TenantId,
+        before: i64,
+        now: i64,
+    ) -> Result<i64> {
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO token_cutoffs (tenant_id, issued_before, set_at) VALUES ($1, $2, $3) \
@@ -120,14 +130,14 @@ impl Store {
                  THEN excluded.issued_before ELSE token_cutoffs.issued_before END, \
              set_at = excluded.set_at",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(before)
         .bind(now)
         .execute(&mut *tx)
         .await?;
         let cutoff: i64 =
             sqlx::query("SELECT issued_before FROM token_cutoffs WHERE tenant_id = $1")
-                .bind(tenant)
+                .bind(tenant.as_str())
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get(0)?;
@@ -137,7 +147,7 @@ impl Store {
 
     /// The tenant a token names, with what is known of the token (by `jti`) and the tenant's
     /// cut-off: one statement, by primary keys, on every request. Not found when the tenant is gone.
-    pub async fn token_check(&self, tenant_id: &str, jti: &str) -> Result<TokenCheck> {
+    pub async fn token_check(&self, tenant_id: &TenantId, jti: &str) -> Result<TokenCheck> {
         let row = sqlx::query(
             "SELECT t.id AS id, t.name AS name, t.limits AS limits, t.created_at AS created_at, \
              k.jti AS jti, k.issued_at AS issued_at, k.expires_at AS expires_at, \
@@ -146,7 +156,7 @@ impl Store {
              LEFT JOIN token_cutoffs c ON c.tenant_id = t.id \
              WHERE t.id = $1",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(jti)
         .fetch_optional(self.pool())
         .await?

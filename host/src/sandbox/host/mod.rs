@@ -9,4 +9,7 @@ pub(crate) use message::HostRefused;
 pub use message::MessageResource;
 
 /// The `types` interface holds only types; the linker still wants its (empty) host trait.
-impl crate::sandbox::bindings::wasmail::plugin::types::Host for crate::sandbox::state::SandboxState {}
+impl crate::sandbox::bindings::wasmail::plugin::types::Host
+    for crate::sandbox::state::SandboxState
+{
+}

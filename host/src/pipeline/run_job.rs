@@ -1,0 +1,304 @@
+//! The job that executes a run (`pipeline_run`): a [`Handler`] of the queue.
+//!
+//! An attempt starts (or resumes) the run, writes the items of a query selection a chunk at a time,
+//! prepares the stages, then processes pending items a batch at a time; each item's results and
+//! effects commit together under the job's lease. Between chunks and batches it stops for a
+//! shutdown (the job is released and resumes elsewhere or at the next start) and yields to other
+//! tenants' waiting jobs (so one tenant's 100,000-message run delays another's by at most a batch).
+//! During a batch it watches for a cancel, which drops the items in flight uncommitted.
+//!
+//! Failures are kept as small as they are: an item that fails transiently is retried (in a later
+//! batch), one that fails permanently (damaged stored data) is marked `failed`; neither fails the
+//! run. A stage that cannot be prepared fails the run (every item would fail the same way). A store
+//! failure around the run (not an item) is a transient failure of the job: retried with backoff.
+
+use super::execute::{ReadyStage, execute};
+use super::stages::StageCache;
+use super::{PipelineError, ingest};
+use crate::domain::{ItemStatus, RunStatus, TenantId};
+use crate::queue::{Handler, JobContext, Outcome};
+use crate::sandbox::{Keep, PluginLimits};
+use crate::store::{JobRow, Lease, RUN_JOB, RunRow, Store, StoreError, WorkItem};
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use std::time::Duration;
+
+/// How often a batch in flight looks whether its run was cancelled (on any node: the database says).
+const CANCEL_POLL: Duration = Duration::from_millis(100);
+
+/// Transient failures of one item before it is marked failed.
+const ITEM_ATTEMPTS: i64 = 3;
+
+/// Executes runs.
+#[derive(Debug, Clone)]
+pub struct RunJobs {
+    store: Store,
+    stages: StageCache,
+    batch: usize,
+}
+
+impl RunJobs {
+    /// Runs over `store`, `batch` messages of a run at once.
+    pub fn new(store: Store, stages: StageCache, batch: usize) -> Self {
+        Self {
+            store,
+            stages,
+            batch: batch.max(1),
+        }
+    }
+}
+
+/// Why an attempt stopped early.
+enum Stop {
+    /// The answer to give the queue.
+    With(Outcome),
+    /// A failure of the store or the pipeline.
+    Error(PipelineError),
+}
+
+impl From<PipelineError> for Stop {
+    fn from(e: PipelineError) -> Self {
+        match e {
+            PipelineError::Store(StoreError::LeaseLost) => Stop::With(Outcome::Lost),
+            e => Stop::Error(e),
+        }
+    }
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        PipelineError::from(e).into()
+    }
+}
+
+impl Handler for RunJobs {
+    fn kind(&self) -> &'static str {
+        RUN_JOB
+    }
+
+    fn run<'a>(&'a self, job: &'a JobRow, ctx: &'a JobContext) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let Some(run_id) = job.payload.get("run_id").and_then(|v| v.as_str()) else {
+                return Outcome::Fail("the job names no run (payload without run_id)".into());
+            };
+            match self.attempt(run_id, ctx).await {
+                Ok(outcome) | Err(Stop::With(outcome)) => outcome,
+                // The tenant or the run was deleted meanwhile: nothing is left to do.
+                Err(Stop::Error(PipelineError::Store(StoreError::NotFound))) => Outcome::Done,
+                Err(Stop::Error(e)) => Outcome::Retry(e.to_string()),
+            }
+        })
+    }
+}
+
+impl RunJobs {
+    async fn attempt(&self, run_id: &str, ctx: &JobContext) -> Result<Outcome, Stop> {
+        let store = &self.store;
+        let lease = &ctx.lease;
+        let run = store.run(ctx.tenant(), run_id).await?;
+        if run.status.is_final() || !store.start_run(lease, run_id, ctx.interrupted).await? {
+            return Ok(Outcome::Done);
+        }
+        // A query's items, a chunk per transaction.
+        while store.write_run_items(lease, run_id).await? {
+            if let Some(outcome) = self.pause(ctx).await {
+                return Ok(outcome);
+            }
+        }
+        let limits = store.tenant(ctx.tenant()).await?.limits;
+        let stages = match self.prepare(ctx.tenant(), &run, &limits).await {
+            Ok(stages) => stages,
+            Err(why) => {
+                store
+                    .finish_run(lease, run_id, RunStatus::Failed, Some(&why))
+                    .await?;
+                return Ok(Outcome::Done);
+            }
+        };
+        loop {
+            if ctx.stopping() {
+                return Ok(Outcome::Release);
+            }
+            if store.run_status(ctx.tenant(), run_id).await? != RunStatus::Running {
+                return Ok(Outcome::Done); // cancelled
+            }
+            let items = store
+                .pending_items(ctx.tenant(), run_id, self.batch as u32)
+                .await?;
+            if items.is_empty() {
+                store
+                    .finish_run(lease, run_id, RunStatus::Completed, None)
+                    .await?;
+                return Ok(Outcome::Done);
+            }
+            let batch = futures_util::stream::iter(items)
+                .map(|item| self.process(lease, run_id, &stages, &limits, item))
+                .buffer_unordered(self.batch)
+                .collect::<Vec<_>>();
+            // A cancel stops the items in flight: dropping the batch drops their plugin calls, which
+            // frees their permits at once. Items already committed stay; the rest stay pending.
+            let mut stopping = ctx.shutdown.clone();
+            let results = tokio::select! {
+                results = batch => results,
+                // Shutdown does not wait on plugins: the items in flight are dropped uncommitted
+                // (each commits with its effects, so nothing is half-applied) and run again when the
+                // job resumes.
+                () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
+                    return Ok(Outcome::Release);
+                }
+                cancelled = self.cancelled(ctx.tenant(), run_id) => {
+                    cancelled?;
+                    return Ok(Outcome::Done);
+                }
+            };
+            for (item, result) in results {
+                if let Err(e) = result {
+                    self.item_failed(lease, run_id, &item, e).await?;
+                }
+            }
+            if let Some(outcome) = self.pause(ctx).await {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    /// Between two steps: stop for a shutdown, or give way to another tenant's waiting job.
+    async fn pause(&self, ctx: &JobContext) -> Option<Outcome> {
+        if ctx.stopping() {
+            Some(Outcome::Release)
+        } else if ctx.should_yield().await {
+            Some(Outcome::Yield)
+        } else {
+            None
+        }
+    }
+
+    /// Prepares every stage, or says which cannot run.
+    async fn prepare(
+        &self,
+        tenant: &TenantId,
+        run: &RunRow,
+        limits: &PluginLimits,
+    ) -> Result<Vec<ReadyStage>, String> {
+        let mut stages = Vec::with_capacity(run.stages.len());
+        for (index, stage) in run.stages.iter().enumerate() {
+            let prepared = match self
+                .store
+                .plugin_version(tenant, &stage.plugin, stage.version)
+                .await
+            {
+                Ok(version) => {
+                    self.stages
+                        .prepared(tenant, &version, &stage.config, limits, Keep::Cached)
+                        .await
+                }
+                Err(e) => Err(e.into()),
+            };
+            match prepared {
+                Ok(prepared) => stages.push(ReadyStage {
+                    row: stage.clone(),
+                    prepared,
+                }),
+                Err(e) => {
+                    return Err(format!(
+                        "stage {index} ({} version {}) cannot run: {e}",
+                        stage.plugin, stage.version
+                    ));
+                }
+            }
+        }
+        Ok(stages)
+    }
+
+    /// Records an item's failure: transient ones are tried again (up to [`ITEM_ATTEMPTS`]),
+    /// permanent ones mark the item failed. A lost lease stops the attempt.
+    async fn item_failed(
+        &self,
+        lease: &Lease,
+        run: &str,
+        item: &WorkItem,
+        error: PipelineError,
+    ) -> Result<(), Stop> {
+        let permanent = match &error {
+            PipelineError::Store(StoreError::LeaseLost) => return Err(Stop::With(Outcome::Lost)),
+            PipelineError::Store(StoreError::Corrupt(_)) => true,
+            _ => false,
+        };
+        let status = self
+            .store
+            .fail_item(
+                lease,
+                run,
+                item,
+                &error.to_string(),
+                permanent,
+                ITEM_ATTEMPTS,
+            )
+            .await?;
+        if status == ItemStatus::Failed {
+            tracing::warn!(run, message = %item.message_id, "item failed: {error}");
+        }
+        Ok(())
+    }
+
+    /// Resolves once the run is no longer running (cancelled, or ended elsewhere).
+    async fn cancelled(&self, tenant: &TenantId, run: &str) -> Result<(), PipelineError> {
+        loop {
+            tokio::time::sleep(CANCEL_POLL).await;
+            if self.store.run_status(tenant, run).await? != RunStatus::Running {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn process(
+        &self,
+        lease: &Lease,
+        run: &str,
+        stages: &[ReadyStage],
+        limits: &PluginLimits,
+        item: WorkItem,
+    ) -> (WorkItem, Result<(), PipelineError>) {
+        let result = self.process_one(lease, run, stages, limits, &item).await;
+        (item, result)
+    }
+
+    async fn process_one(
+        &self,
+        lease: &Lease,
+        run: &str,
+        stages: &[ReadyStage],
+        limits: &PluginLimits,
+        item: &WorkItem,
+    ) -> Result<(), PipelineError> {
+        let store = &self.store;
+        let (summary, raw) = match store
+            .message_with_raw(&lease.tenant, &item.message_id)
+            .await
+        {
+            Ok(found) => found,
+            Err(StoreError::NotFound) => {
+                let result = serde_json::json!({ "error": "the message no longer exists" });
+                store
+                    .complete_item(lease, run, item, ItemStatus::Missing, &result, |e| {
+                        (e, Vec::new())
+                    })
+                    .await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let envelope = summary.stored_envelope();
+        let message = ingest::parse(raw, envelope.for_plugins()).await?;
+        let runtime = self.stages.runtime();
+        let result = execute(runtime, stages, message, envelope, limits).await;
+        let json =
+            serde_json::to_value(&result).map_err(|e| PipelineError::Internal(e.to_string()))?;
+        store
+            .complete_item(lease, run, item, result.status(), &json, |current| {
+                result.apply_to(current)
+            })
+            .await?;
+        Ok(())
+    }
+}

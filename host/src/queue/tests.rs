@@ -1,0 +1,304 @@
+//! The queue against a real SQLite database: two stores on one file stand for two processes.
+
+use super::{Handler, JobContext, Outcome, QueueOptions, Runner};
+use crate::domain::{NodeId, TenantId};
+use crate::store::{ClaimPolicy, JobRow, JobState, NewJob, Store, now_ms};
+use futures_util::future::BoxFuture;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+
+const KIND: &str = "test";
+
+async fn store(dir: &std::path::Path) -> Store {
+    let store = Store::connect(None, dir).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+fn job(tenant: &str, max_attempts: i64) -> NewJob {
+    NewJob {
+        tenant: TenantId::new(tenant),
+        kind: KIND.into(),
+        payload: serde_json::json!({}),
+        run_at: now_ms(),
+        max_attempts,
+        idempotency_key: None,
+    }
+}
+
+fn options(workers: usize) -> QueueOptions {
+    QueueOptions {
+        workers,
+        lease: Duration::from_secs(30),
+        idle_poll: Duration::from_millis(20),
+        per_tenant: 64,
+        backoff_base: Duration::from_millis(1),
+        backoff_max: Duration::from_millis(5),
+    }
+}
+
+/// Records every attempt: how many holders each job has at once, and how often it ran.
+#[derive(Default)]
+struct Recorder {
+    running: Mutex<HashMap<String, usize>>,
+    runs: Mutex<HashMap<String, usize>>,
+    overlaps: Mutex<usize>,
+    fail: AtomicBool,
+}
+
+struct Recording(Arc<Recorder>);
+
+impl Handler for Recording {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn run<'a>(&'a self, job: &'a JobRow, _ctx: &'a JobContext) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let r = &self.0;
+            {
+                let mut running = r.running.lock();
+                let n = running.entry(job.id.clone()).or_default();
+                *n += 1;
+                if *n > 1 {
+                    *r.overlaps.lock() += 1;
+                }
+            }
+            // Long enough for the other node to try the same job meanwhile.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            *r.running.lock().get_mut(&job.id).expect("entry") -= 1;
+            *r.runs.lock().entry(job.id.clone()).or_default() += 1;
+            if r.fail.load(Ordering::SeqCst) {
+                Outcome::Retry(format!("attempt {} failed", job.attempts))
+            } else {
+                Outcome::Done
+            }
+        })
+    }
+}
+
+async fn run_until_idle(runners: &[Runner], store: &Store, ids: &[String], tenant: &TenantId) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let tasks: Vec<_> = runners
+        .iter()
+        .map(|r| {
+            let (r, stop) = (r.clone(), stop_rx.clone());
+            tokio::spawn(async move { r.run(stop).await })
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut open = 0;
+        for id in ids {
+            let state = store.job(tenant, id).await.expect("job").state;
+            if matches!(state, JobState::Queued | JobState::Running) {
+                open += 1;
+            }
+        }
+        if open == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{open} jobs never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        t.await.expect("runner stopped");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_racing_for_the_same_jobs_never_run_one_twice() {
+    let dir = tempfile::tempdir().expect("dir");
+    // Two pools on one file: as two processes would be.
+    let (a, b) = (store(dir.path()).await, store(dir.path()).await);
+    let tenant = TenantId::new("t");
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        ids.push(a.enqueue(&job("t", 3)).await.expect("enqueue").id);
+    }
+    let recorder = Arc::new(Recorder::default());
+    let runners = [
+        Runner::new(
+            a.clone(),
+            NodeId::new("a"),
+            options(4),
+            vec![Arc::new(Recording(recorder.clone()))],
+        ),
+        Runner::new(
+            b.clone(),
+            NodeId::new("b"),
+            options(4),
+            vec![Arc::new(Recording(recorder.clone()))],
+        ),
+    ];
+    run_until_idle(&runners, &a, &ids, &tenant).await;
+    assert_eq!(
+        *recorder.overlaps.lock(),
+        0,
+        "a job had two holders at once"
+    );
+    let runs = recorder.runs.lock();
+    for id in &ids {
+        assert_eq!(
+            runs.get(id),
+            Some(&1),
+            "job {id} ran {:?} times",
+            runs.get(id)
+        );
+        assert_eq!(
+            a.job(&tenant, id).await.expect("job").state,
+            JobState::Completed
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_job_that_keeps_failing_is_dead_after_its_attempts_and_retry_revives_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = store(dir.path()).await;
+    let tenant = TenantId::new("t");
+    let id = store.enqueue(&job("t", 3)).await.expect("enqueue").id;
+    let recorder = Arc::new(Recorder::default());
+    recorder.fail.store(true, Ordering::SeqCst);
+    let runner = Runner::new(
+        store.clone(),
+        NodeId::new("a"),
+        options(1),
+        vec![Arc::new(Recording(recorder.clone()))],
+    );
+    run_until_idle(
+        std::slice::from_ref(&runner),
+        &store,
+        std::slice::from_ref(&id),
+        &tenant,
+    )
+    .await;
+    let dead = store.job(&tenant, &id).await.expect("job");
+    assert_eq!(dead.state, JobState::Dead);
+    assert_eq!(recorder.runs.lock()[&id], 3, "exactly its three attempts");
+    let error = dead.last_error.expect("its last error");
+    assert!(
+        error.contains("attempt 3 failed") && error.contains("after 3 attempts"),
+        "{error}"
+    );
+
+    // Only a dead job can be retried; this one comes back and, once it works, completes.
+    let retried = store.retry_job(&tenant, &id).await.expect("retry");
+    assert_eq!((retried.state, retried.attempts), (JobState::Queued, 0));
+    recorder.fail.store(false, Ordering::SeqCst);
+    run_until_idle(
+        std::slice::from_ref(&runner),
+        &store,
+        std::slice::from_ref(&id),
+        &tenant,
+    )
+    .await;
+    assert_eq!(
+        store.job(&tenant, &id).await.expect("job").state,
+        JobState::Completed
+    );
+    assert_eq!(recorder.runs.lock()[&id], 4);
+    assert!(
+        store.retry_job(&tenant, &id).await.is_err(),
+        "a completed job is not retried"
+    );
+}
+
+#[tokio::test]
+async fn a_live_lease_is_never_taken_and_an_expired_one_is_fenced_off() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = store(dir.path()).await;
+    let tenant = TenantId::new("t");
+    store.enqueue(&job("t", 5)).await.expect("enqueue");
+    let kinds = [KIND];
+    let short = ClaimPolicy {
+        lease_ms: 300,
+        per_tenant: 8,
+    };
+    let first = store
+        .claim_job(&NodeId::new("a"), &kinds, short)
+        .await
+        .expect("claim")
+        .expect("a job");
+    assert!(!first.interrupted);
+    // A node starting now finds nothing to take: the lease is live.
+    assert!(
+        store
+            .claim_job(&NodeId::new("b"), &kinds, short)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = store
+        .claim_job(&NodeId::new("b"), &kinds, short)
+        .await
+        .expect("claim")
+        .expect("the expired lease is reclaimed");
+    assert!(second.interrupted, "the new holder knows it resumes");
+    assert!(second.lease.token > first.lease.token);
+    // The first holder woke up late: nothing it does counts.
+    assert!(!store.renew_lease(&first.lease, 300).await.expect("renew"));
+    assert!(!store.complete_job(&first.lease).await.expect("complete"));
+    assert!(store.complete_job(&second.lease).await.expect("complete"));
+    let done = store.job(&tenant, &first.job.id).await.expect("job");
+    assert_eq!((done.state, done.resumed), (JobState::Completed, 1));
+}
+
+#[tokio::test]
+async fn claims_serve_the_tenant_with_the_least_running_first_and_cap_each_tenant() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = store(dir.path()).await;
+    for _ in 0..5 {
+        store.enqueue(&job("busy", 5)).await.expect("enqueue");
+    }
+    store.enqueue(&job("quiet", 5)).await.expect("enqueue");
+    let kinds = [KIND];
+    let policy = ClaimPolicy {
+        lease_ms: 30_000,
+        per_tenant: 2,
+    };
+    let node = NodeId::new("a");
+    let mut tenants = Vec::new();
+    while let Some(claimed) = store.claim_job(&node, &kinds, policy).await.expect("claim") {
+        tenants.push(claimed.job.tenant.to_string());
+    }
+    // busy's first job is oldest; then quiet (nothing running) goes before busy's second; then
+    // busy reaches its cap of 2 and nothing more is handed out.
+    assert_eq!(tenants, ["busy", "quiet", "busy"]);
+    assert!(
+        store
+            .others_waiting(&TenantId::new("quiet"), &kinds, 8)
+            .await
+            .expect("look")
+    );
+    assert!(
+        !store
+            .others_waiting(&TenantId::new("busy"), &kinds, 8)
+            .await
+            .expect("look")
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_queues_a_job_once_per_tenant_and_kind() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = store(dir.path()).await;
+    let keyed = |tenant: &str| NewJob {
+        idempotency_key: Some("once".into()),
+        ..job(tenant, 3)
+    };
+    let first = store.enqueue(&keyed("t")).await.expect("enqueue");
+    let again = store.enqueue(&keyed("t")).await.expect("enqueue");
+    let other = store.enqueue(&keyed("u")).await.expect("enqueue");
+    assert_eq!(first.id, again.id);
+    assert_ne!(first.id, other.id, "keys are per tenant");
+}

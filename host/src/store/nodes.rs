@@ -1,0 +1,104 @@
+//! Nodes: the processes that serve the API and execute jobs, each with a heartbeat.
+
+use super::{Result, Store, from_json, now_ms, to_json};
+use crate::domain::NodeId;
+use sqlx::Row;
+
+/// A registered node.
+#[derive(Debug, Clone)]
+pub struct NodeRow {
+    /// Its id (the owner of the leases it holds).
+    pub id: NodeId,
+    /// The host it runs on.
+    pub hostname: String,
+    /// Its process id there.
+    pub pid: i64,
+    /// `api` and/or `worker`.
+    pub roles: Vec<String>,
+    /// The wasmail version it runs.
+    pub version: String,
+    /// Unix ms.
+    pub started_at: i64,
+    /// Its last heartbeat, Unix ms.
+    pub heartbeat_at: i64,
+    /// When it stopped gracefully, Unix ms.
+    pub stopped_at: Option<i64>,
+    /// Jobs it holds a live lease on.
+    pub running_jobs: i64,
+}
+
+impl Store {
+    /// Registers this process as a node.
+    pub async fn register_node(&self, node: &NodeRow) -> Result<()> {
+        let now = now_ms();
+        // Nodes that stopped (or went silent) a day ago are history nobody reads.
+        self.write_one(
+            sqlx::query("DELETE FROM nodes WHERE heartbeat_at < $1").bind(now - 24 * 3600 * 1000),
+        )
+        .await?;
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO nodes (id, hostname, pid, roles, version, started_at, heartbeat_at, \
+                 stopped_at) VALUES ($1, $2, $3, $4, $5, $6, $6, NULL)",
+            )
+            .bind(node.id.as_str())
+            .bind(&node.hostname)
+            .bind(node.pid)
+            .bind(to_json(&node.roles))
+            .bind(&node.version)
+            .bind(now),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Records a heartbeat of a node.
+    pub async fn node_heartbeat(&self, id: &NodeId) -> Result<()> {
+        self.write_one(
+            sqlx::query("UPDATE nodes SET heartbeat_at = $1 WHERE id = $2")
+                .bind(now_ms())
+                .bind(id.as_str()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a node stopped (a graceful stop).
+    pub async fn node_stopped(&self, id: &NodeId) -> Result<()> {
+        self.write_one(
+            sqlx::query("UPDATE nodes SET stopped_at = $1, heartbeat_at = $1 WHERE id = $2")
+                .bind(now_ms())
+                .bind(id.as_str()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Every node known, newest first, with the jobs each holds.
+    pub async fn nodes(&self) -> Result<Vec<NodeRow>> {
+        let rows = sqlx::query(
+            "SELECT n.id, n.hostname, n.pid, n.roles, n.version, n.started_at, n.heartbeat_at, \
+             n.stopped_at, (SELECT COUNT(*) FROM jobs j WHERE j.state = 'running' \
+                            AND j.lease_owner = n.id AND j.lease_expires_at >= $1) AS running_jobs \
+             FROM nodes n ORDER BY n.started_at DESC, n.id",
+        )
+        .bind(now_ms())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NodeRow {
+                    id: NodeId::new(r.try_get::<String, _>("id")?),
+                    hostname: r.try_get("hostname")?,
+                    pid: r.try_get("pid")?,
+                    roles: from_json(&r.try_get::<String, _>("roles")?, "node roles")?,
+                    version: r.try_get("version")?,
+                    started_at: r.try_get("started_at")?,
+                    heartbeat_at: r.try_get("heartbeat_at")?,
+                    stopped_at: r.try_get("stopped_at")?,
+                    running_jobs: r.try_get("running_jobs")?,
+                })
+            })
+            .collect()
+    }
+}
