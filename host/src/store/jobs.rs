@@ -463,6 +463,15 @@ impl Store {
         Ok(query.fetch_optional(self.pool()).await?.is_some())
     }
 
+    /// How many jobs (of every tenant) are in `state`.
+    pub async fn count_jobs(&self, state: JobState) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM jobs WHERE state = $1")
+            .bind(state.as_str())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// One of the tenant's jobs.
     pub async fn job(&self, tenant: &TenantId, id: &str) -> Result<JobRow> {
         let row = sqlx::query(&format!(

@@ -377,11 +377,30 @@ pub async fn start(data_dir: &Path) -> ServerProcess {
 
 /// Starts `wasmail serve`; without an admin token it generates one and prints it.
 pub async fn start_with(data_dir: &Path, admin_token: Option<&str>) -> ServerProcess {
+    start_node(data_dir, admin_token, &[]).await
+}
+
+/// A job's lease in the process tests: a killed node's jobs are taken over after this.
+pub const TEST_LEASE_MS: &str = "3000";
+
+/// Starts `wasmail serve` with extra `WASMAIL_*` variables (short leases and polls, so a killed
+/// node's jobs are taken over within seconds).
+pub async fn start_node(
+    data_dir: &Path,
+    admin_token: Option<&str>,
+    env: &[(&str, &str)],
+) -> ServerProcess {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wasmail"));
     match admin_token {
         Some(token) => command.env("WASMAIL_ADMIN_TOKEN", token),
         None => command.env_remove("WASMAIL_ADMIN_TOKEN"),
     };
+    command
+        .env("WASMAIL_JOB_LEASE_MS", TEST_LEASE_MS)
+        .env("WASMAIL_JOB_POLL_MS", "100");
+    for (key, value) in env {
+        command.env(key, value);
+    }
     let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
@@ -417,6 +436,26 @@ pub async fn start_with(data_dir: &Path, admin_token: Option<&str>) -> ServerPro
         app: TestApp::remote(base),
         printed_admin_token,
     }
+}
+
+/// Starts `wasmail worker` (no HTTP) over `data_dir`, with short leases and polls.
+pub fn start_worker(data_dir: &Path, env: &[(&str, &str)]) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wasmail"));
+    command
+        .env("WASMAIL_JOB_LEASE_MS", TEST_LEASE_MS)
+        .env("WASMAIL_JOB_POLL_MS", "100")
+        .env("WASMAIL_RUN_BATCH", "2")
+        .env_remove("WASMAIL_ADMIN_TOKEN");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+        .args(["worker", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start wasmail worker")
 }
 
 pub fn signal(child: &Child, name: &str) {

@@ -10,6 +10,7 @@ mod compile;
 mod containment;
 mod errors;
 mod isolation;
+mod jobs;
 mod limits;
 mod malformed;
 mod messages;

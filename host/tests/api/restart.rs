@@ -5,7 +5,7 @@ use crate::helpers::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-async fn run_state(app: &TestApp, t: &Tenant, rid: &str) -> Value {
+pub async fn run_state(app: &TestApp, t: &Tenant, rid: &str) -> Value {
     expect_json(
         app.get(&t.token, &format!("/v1/runs/{rid}?results_limit=0"))
             .await,
@@ -16,7 +16,7 @@ async fn run_state(app: &TestApp, t: &Tenant, rid: &str) -> Value {
 
 /// Sets up a slow run (every message hits a 100 ms deadline, then gets copied) and waits until it
 /// is partly done.
-async fn slow_run_in_progress(server: &ServerProcess) -> (Tenant, String) {
+pub async fn slow_run_in_progress(server: &ServerProcess) -> (Tenant, String) {
     let app = &server.app;
     let t = app.tenant("acme").await;
     set_limits(
@@ -66,7 +66,7 @@ async fn slow_run_in_progress(server: &ServerProcess) -> (Tenant, String) {
 }
 
 /// After the restart the run completes, and every message was processed exactly once.
-async fn completes_exactly_once(server: &ServerProcess, t: &Tenant, rid: &str) {
+pub async fn completes_exactly_once(server: &ServerProcess, t: &Tenant, rid: &str) {
     let run = server.app.wait_run(t, rid).await;
     let summary = format!("{} {}", run["status"], run["counts"]);
     assert_eq!(run["status"], "completed", "{summary}");

@@ -1,0 +1,290 @@
+//! The job queue through the API and real processes: nodes sharing one database, a node killed
+//! mid-run, a job that dies and is retried, and fairness between tenants.
+
+use crate::helpers::*;
+use crate::restart::{completes_exactly_once, run_state, slow_run_in_progress};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn job_of(app: &TestApp, t: &Tenant, rid: &str) -> Value {
+    let run = run_state(app, t, rid).await;
+    let job = run["job_id"].as_str().expect("a run names its job");
+    expect_json(app.get(&t.token, &format!("/v1/jobs/{job}")).await, 200).await
+}
+
+/// Polls `check` every 50 ms until it returns something, for at most `secs`.
+async fn until<T, F: Future<Output = Option<T>>>(
+    secs: u64,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_run_is_taken_over_by_another_and_every_effect_happens_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    // An API-only node and two worker nodes on one SQLite file.
+    let api = start_node(dir.path(), Some(ADMIN), &[("WASMAIL_WORKER", "false")]).await;
+    let mut workers = [start_worker(dir.path(), &[]), start_worker(dir.path(), &[])];
+    let (t, rid) = slow_run_in_progress(&api).await;
+
+    let job = job_of(&api.app, &t, &rid).await;
+    assert_eq!(job["status"], "running", "{job}");
+    let holder = job["lease"]["node"]
+        .as_str()
+        .expect("the holder")
+        .to_string();
+    let nodes = expect_json(api.app.get(ADMIN, "/v1/admin/nodes").await, 200).await;
+    let nodes = nodes.as_array().expect("nodes");
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    assert!(nodes.iter().all(|n| n["alive"] == true), "{nodes:?}");
+    let api_node = nodes
+        .iter()
+        .find(|n| n["roles"] == json!(["api"]))
+        .expect("the API node");
+    assert_eq!(
+        api_node["running_jobs"], 0,
+        "an API-only node executes nothing"
+    );
+    let pid = nodes
+        .iter()
+        .find(|n| n["id"] == holder.as_str())
+        .and_then(|n| n["pid"].as_u64())
+        .expect("the holder is a registered node");
+    let (killed, survivor) = if u64::from(workers[0].id()) == pid {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    assert_eq!(
+        u64::from(workers[killed].id()),
+        pid,
+        "the holder is one of the workers"
+    );
+    workers[killed].kill().expect("SIGKILL");
+    workers[killed].wait().expect("reaped");
+
+    // The survivor takes the job over once the lease expires, and finishes the run.
+    completes_exactly_once(&api, &t, &rid).await;
+    let job = job_of(&api.app, &t, &rid).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert!(job["resumed"].as_i64().expect("resumed") >= 1, "{job}");
+
+    signal(&workers[survivor], "TERM");
+    assert!(
+        workers[survivor].wait().expect("exit").success(),
+        "the worker stops cleanly on SIGTERM"
+    );
+    let nodes = expect_json(api.app.get(ADMIN, "/v1/admin/nodes").await, 200).await;
+    let stopped = nodes
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["stopped_at"].is_string())
+        .count();
+    assert_eq!(
+        stopped, 1,
+        "the stopped worker says so; the killed one could not: {nodes}"
+    );
+    let mut api = api;
+    signal(&api.child, "TERM");
+    assert!(api.child.wait().expect("exit").success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_node_died_on_its_last_attempt_is_dead_until_retried() {
+    let dir = tempfile::tempdir().expect("dir");
+    let one_attempt = [("WASMAIL_JOB_MAX_ATTEMPTS", "1")];
+    let mut server = start_node(dir.path(), Some(ADMIN), &one_attempt).await;
+    let (t, rid) = slow_run_in_progress(&server).await;
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+
+    let mut server = start_node(dir.path(), Some(ADMIN), &one_attempt).await;
+    let app = TestApp::remote(server.app.base.clone());
+    let dead = until(60, "the job to be dead", || {
+        let (app, t) = (&app, &t);
+        async move {
+            let page = expect_json(app.get(&t.token, "/v1/jobs?status=dead").await, 200).await;
+            page["items"]
+                .as_array()
+                .and_then(|items| items.first().cloned())
+        }
+    })
+    .await;
+    assert_eq!(dead["kind"], "pipeline_run");
+    assert_eq!(dead["payload"]["run_id"], rid.as_str());
+    let error = dead["last_error"].as_str().expect("why").to_string();
+    assert!(error.contains("lease expired"), "{error}");
+    let run = run_state(&app, &t, &rid).await;
+    assert_eq!(
+        run["status"], "failed",
+        "a run whose job died is failed: {run}"
+    );
+    assert_eq!(run["error"], error.as_str());
+    let running = expect_json(app.get(&t.token, "/v1/jobs?status=running").await, 200).await;
+    assert_eq!(running["items"], json!([]));
+
+    let id = dead["id"].as_str().expect("id");
+    let retried = expect_json(
+        app.post_json(&t.token, &format!("/v1/jobs/{id}/retry"), &json!({}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(retried["attempts"], 0, "{retried}");
+    completes_exactly_once(&server, &t, &rid).await;
+    expect_problem(
+        app.post_json(&t.token, &format!("/v1/jobs/{id}/retry"), &json!({}))
+            .await,
+        409,
+        "conflict",
+    )
+    .await;
+    // Another tenant sees none of it.
+    let other = app.tenant("other").await;
+    expect_problem(
+        app.get(&other.token, &format!("/v1/jobs/{id}")).await,
+        404,
+        "not-found",
+    )
+    .await;
+    let theirs = expect_json(app.get(&other.token, "/v1/jobs").await, 200).await;
+    assert_eq!(theirs["items"], json!([]));
+    signal(&server.child, "TERM");
+    assert!(server.child.wait().expect("exit").success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_runs_job_cancels_the_run() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut server = start(dir.path()).await;
+    let (t, rid) = slow_run_in_progress(&server).await;
+    let job = job_of(&server.app, &t, &rid).await;
+    let id = job["id"].as_str().expect("id");
+    let cancelled = expect_json(
+        server
+            .app
+            .post_json(&t.token, &format!("/v1/jobs/{id}/cancel"), &json!({}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(cancelled["status"], "cancelled");
+    let run = server.app.wait_run(&t, &rid).await;
+    assert_eq!(run["status"], "cancelled");
+    let pending = run["counts"]["pending"].as_i64().expect("pending");
+    assert!(
+        pending > 0,
+        "the run stopped before its end: {}",
+        run["counts"]
+    );
+    expect_problem(
+        server
+            .app
+            .post_json(&t.token, &format!("/v1/jobs/{id}/cancel"), &json!({}))
+            .await,
+        409,
+        "conflict",
+    )
+    .await;
+    let bad = server.app.get(&t.token, "/v1/jobs?status=sleeping").await;
+    assert_eq!(bad.status(), 400);
+    signal(&server.child, "TERM");
+    assert!(server.child.wait().expect("exit").success());
+}
+
+/// One worker, batches of 8: a tenant's 100,000-message run delays another tenant's 10-message run
+/// by at most one batch (the one in flight when it is queued).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_run_of_one_tenant_delays_a_small_run_of_another_by_at_most_a_batch() {
+    const BATCH: i64 = 8;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = spawn_in(dir.path(), |c| {
+        c.run_workers = 1;
+        c.run_batch = BATCH as usize;
+    })
+    .await;
+    let big = app.tenant("big").await;
+    app.upload(&big, "rules", "rules").await;
+    let seed = app.import(&big, &mail("seed", "x")).await;
+    let seed_id = seed["message"]["id"].as_str().expect("id").to_string();
+    // 99,999 more rows that share the seed's bytes, written straight into the database (importing
+    // 100,000 messages over HTTP would take minutes; the run does not know the difference).
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("wasmail.db").display()
+    ))
+    .await
+    .expect("open the database");
+    let columns = "folder, flags, tags, trashed_from, subject, from_name, from_address, date, \
+                   message_id, size, sha256, attachments, parsed, received_at, search_rowid, raw_id";
+    sqlx::query(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 99999) \
+         INSERT INTO messages (tenant_id, id, {columns}) \
+         SELECT m.tenant_id, m.id || printf('-%06d', n.i), {columns} FROM messages m, n \
+         WHERE m.tenant_id = $1 AND m.id = $2"
+    ))
+    .bind(&big.id)
+    .bind(&seed_id)
+    .execute(&pool)
+    .await
+    .expect("seed 99,999 messages");
+    pool.close().await;
+    let tag = |version| json!({"name": "tag", "stages": [rules_stage(version, json!([{"when": {"all": []}, "then": [{"tag": "seen"}]}]))]});
+    let p = app.pipeline(&big, tag(1)).await;
+    let huge = app
+        .start_run(&big, p["id"].as_str().expect("id"), json!({"all": true}))
+        .await;
+    let done = |run: &Value| run["counts"]["ok"].as_i64().expect("ok");
+    until(120, "the huge run to be processing", || {
+        let (app, big, huge) = (&app, &big, &huge);
+        async move {
+            let run = run_state(app, big, huge).await;
+            (done(&run) > 0).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        run_state(&app, &big, &huge).await["counts"]["total"],
+        100_000
+    );
+
+    let small = app.tenant("small").await;
+    app.upload(&small, "rules", "rules").await;
+    for i in 0..10 {
+        app.import(&small, &mail(&format!("s{i}"), "x")).await;
+    }
+    let q = app.pipeline(&small, tag(1)).await;
+    let small_run = app
+        .start_run(&small, q["id"].as_str().expect("id"), json!({"all": true}))
+        .await;
+    let before = done(&run_state(&app, &big, &huge).await);
+    let finished = app.wait_run(&small, &small_run).await;
+    let after = done(&run_state(&app, &big, &huge).await);
+    assert_eq!(finished["status"], "completed");
+    assert_eq!(finished["counts"]["ok"], 10);
+    assert!(
+        after - before <= BATCH,
+        "the huge run processed {} messages while the small one waited (batch {BATCH})",
+        after - before
+    );
+    expect_json(
+        app.post_json(&big.token, &format!("/v1/runs/{huge}/cancel"), &json!({}))
+            .await,
+        200,
+    )
+    .await;
+    app.stop().await;
+}
