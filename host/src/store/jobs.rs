@@ -159,6 +159,11 @@ const COLUMNS: &str = "tenant_id, id, kind, payload, state, run_at, attempts, ma
                        lease_owner, lease_token, lease_expires_at, resumed, last_error, \
                        idempotency_key, created_at, updated_at, finished_at";
 
+/// The fence every holder's write names: still running, and still this holder's claim
+/// (`$2` tenant, `$3` job, `$4` owner, `$5` token).
+const HELD: &str =
+    "tenant_id = $2 AND id = $3 AND state = 'running' AND lease_owner = $4 AND lease_token = $5";
+
 /// A ready job: queued and due, or running on a lease that ran out.
 const READY: &str =
     "((state = 'queued' AND run_at <= $1) OR (state = 'running' AND lease_expires_at < $1))";
@@ -225,17 +230,14 @@ pub(crate) async fn insert_job(conn: &mut AnyConnection, new: &NewJob) -> Result
 /// Inside a holder's transaction: proves the lease is still this holder's (and renews nothing), or
 /// fails with [`StoreError::LeaseLost`] so the transaction rolls back.
 pub(crate) async fn fence(conn: &mut AnyConnection, lease: &Lease) -> Result<()> {
-    let held = sqlx::query(
-        "UPDATE jobs SET updated_at = $1 WHERE tenant_id = $2 AND id = $3 AND state = 'running' \
-         AND lease_owner = $4 AND lease_token = $5",
-    )
-    .bind(now_ms())
-    .bind(lease.tenant.as_str())
-    .bind(&lease.job)
-    .bind(lease.owner.as_str())
-    .bind(lease.token)
-    .execute(&mut *conn)
-    .await?;
+    let held = sqlx::query(&format!("UPDATE jobs SET updated_at = $1 WHERE {HELD}"))
+        .bind(now_ms())
+        .bind(lease.tenant.as_str())
+        .bind(&lease.job)
+        .bind(lease.owner.as_str())
+        .bind(lease.token)
+        .execute(&mut *conn)
+        .await?;
     if held.rows_affected() == 1 {
         Ok(())
     } else {
@@ -342,10 +344,7 @@ impl Store {
 
     /// Runs one fenced update of a held job; `false` when the lease is no longer the holder's.
     async fn fenced(&self, lease: &Lease, set: &str, binds: FencedBinds<'_>) -> Result<bool> {
-        let sql = format!(
-            "UPDATE jobs SET {set}, updated_at = $1 WHERE tenant_id = $2 AND id = $3 \
-             AND state = 'running' AND lease_owner = $4 AND lease_token = $5"
-        );
+        let sql = format!("UPDATE jobs SET {set}, updated_at = $1 WHERE {HELD}");
         let mut query = sqlx::query(&sql)
             .bind(now_ms())
             .bind(lease.tenant.as_str())
