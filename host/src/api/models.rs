@@ -1,11 +1,12 @@
 //! Models shared by several resources: actions, plugin logs and failures, stage results.
 //!
-//! Their JSON is the JSON the engine and the SDK already use (`{"move_to": "Spam"}`, `"stop"`), so
-//! stored results parse straight into them and a plugin's configuration can quote them.
+//! Their JSON is the JSON the engine and the SDK already use (`{"move_to": "Spam"}`, `"stop"`), so a
+//! plugin's configuration can quote them. They are made from the domain's types by typed
+//! conversions: a field added there without its place here fails to compile, not to show.
 
+use crate::domain::outcome::as_micros;
 use crate::sandbox::{Action, Failure, LogLine, Outcome};
 use chrono::{DateTime, Utc};
-use poem_openapi::types::ParseFromJSON;
 use poem_openapi::{Enum, Object, Union};
 
 /// Unix milliseconds as a time.
@@ -164,32 +165,67 @@ pub struct PluginFailure {
     pub duration_us: u64,
 }
 
-/// Reads a value the engine serialised (same JSON) into its API model.
-pub fn reparse<T: ParseFromJSON>(value: serde_json::Value) -> Option<T> {
-    T::parse_from_json(Some(value)).ok()
+impl From<crate::sandbox::LogLevel> for LogLevel {
+    fn from(l: crate::sandbox::LogLevel) -> Self {
+        use crate::sandbox::LogLevel as L;
+        match l {
+            L::Trace => Self::Trace,
+            L::Debug => Self::Debug,
+            L::Info => Self::Info,
+            L::Warn => Self::Warn,
+            L::Error => Self::Error,
+        }
+    }
 }
 
 impl From<&LogLine> for PluginLog {
     fn from(l: &LogLine) -> Self {
-        reparse(serde_json::to_value(l).unwrap_or_default()).unwrap_or(PluginLog {
-            level: LogLevel::Info,
+        Self {
+            level: l.level.into(),
             message: l.message.clone(),
-        })
+        }
+    }
+}
+
+impl From<crate::sandbox::FailureKind> for FailureKind {
+    fn from(k: crate::sandbox::FailureKind) -> Self {
+        use crate::sandbox::FailureKind as K;
+        match k {
+            K::Deadline => Self::Deadline,
+            K::Fuel => Self::Fuel,
+            K::Memory => Self::Memory,
+            K::Trap => Self::Trap,
+            K::InvalidOutput => Self::InvalidOutput,
+            K::Instantiation => Self::Instantiation,
+            K::Plugin => Self::Plugin,
+            K::Host => Self::Host,
+        }
     }
 }
 
 impl From<&Failure> for PluginFailure {
     fn from(f: &Failure) -> Self {
-        reparse(serde_json::to_value(f).unwrap_or_default()).unwrap_or_else(|| PluginFailure {
-            kind: FailureKind::Host,
-            message: f.message.clone(),
-            panic: f.panic.clone(),
-            backtrace: f.backtrace.clone(),
-            logs: Vec::new(),
-            stderr: f.stderr.clone(),
-            fuel_used: f.fuel_used,
-            duration_us: f.duration.as_micros() as u64,
-        })
+        // Destructured, so a field the domain gains must be placed here.
+        let Failure {
+            kind,
+            message,
+            panic,
+            backtrace,
+            logs,
+            stderr,
+            fuel_used,
+            duration,
+        } = f;
+        Self {
+            kind: (*kind).into(),
+            message: message.clone(),
+            panic: panic.clone(),
+            backtrace: backtrace.clone(),
+            logs: logs.iter().map(PluginLog::from).collect(),
+            stderr: stderr.clone(),
+            fuel_used: *fuel_used,
+            duration_us: as_micros(*duration),
+        }
     }
 }
 
@@ -218,7 +254,7 @@ impl From<&Outcome> for PluginOutcome {
             logs_dropped: o.logs_dropped,
             stderr: o.stderr.clone(),
             fuel_used: o.fuel_used,
-            duration_us: o.duration.as_micros() as u64,
+            duration_us: as_micros(o.duration),
         }
     }
 }

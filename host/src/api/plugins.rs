@@ -253,14 +253,10 @@ impl PluginsApi {
         let tenant = state.tenant(&auth).await?;
         let body = body.0;
         let message = match (body.message, body.message_base64, body.message_id) {
-            (Some(text), None, None) => TrialMessage::Raw(text.into_bytes()),
-            (None, Some(bytes), None) => TrialMessage::Raw(bytes.0),
-            (None, None, Some(id)) => TrialMessage::Stored(id),
-            _ => {
-                return Err(ApiError::invalid(
-                    "give exactly one of `message`, `message_base64` and `message_id`",
-                ));
-            }
+            (Some(text), None, None) => Some(TrialMessage::Raw(text.into_bytes())),
+            (None, Some(bytes), None) => Some(TrialMessage::Raw(bytes.0)),
+            (None, None, Some(id)) => Some(TrialMessage::Stored(id)),
+            _ => None,
         };
         let trial = Trial {
             message,

@@ -1,11 +1,12 @@
 //! Runs: follow a pipeline run, read its per-message, per-stage results, cancel it.
 
 use super::Tags;
-use super::models::{ActionModel, PluginFailure, PluginLog, reparse, time};
+use super::models::{ActionModel, PluginFailure, PluginLog, time};
 use super::problem::{ApiError, missing};
 use super::stages::Stage;
 use super::state::{Shared, TenantToken};
-use crate::domain::{ItemStatus, RunStatus};
+use crate::domain::outcome::Refusal;
+use crate::domain::{ItemResult, ItemStatus, RunStatus, StageResult, StageStatus};
 use crate::store::{RunItemRow, RunRow};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -147,6 +148,76 @@ pub struct RefusedAction {
     pub reason: String,
 }
 
+impl From<StageStatus> for StageState {
+    fn from(s: StageStatus) -> Self {
+        match s {
+            StageStatus::Ok => Self::Ok,
+            StageStatus::Failed => Self::Failed,
+            StageStatus::Skipped => Self::Skipped,
+        }
+    }
+}
+
+impl From<&StageResult> for StageOutcome {
+    fn from(s: &StageResult) -> Self {
+        // Destructured, so a field the domain gains must be placed here.
+        let StageResult {
+            stage,
+            plugin,
+            version,
+            status,
+            actions,
+            logs,
+            fuel_used,
+            duration_us,
+            error,
+        } = s;
+        Self {
+            stage: u32::try_from(*stage).unwrap_or(u32::MAX),
+            plugin: plugin.clone(),
+            version: *version,
+            status: (*status).into(),
+            actions: actions.iter().map(ActionModel::from).collect(),
+            logs: logs.iter().map(PluginLog::from).collect(),
+            fuel_used: *fuel_used,
+            duration_us: *duration_us,
+            error: error.as_ref().map(PluginFailure::from),
+        }
+    }
+}
+
+impl From<&Refusal> for RefusedAction {
+    fn from(r: &Refusal) -> Self {
+        Self {
+            action: ActionModel::from(&r.action),
+            reason: r.reason.clone(),
+        }
+    }
+}
+
+impl From<&ItemResult> for ItemOutcome {
+    fn from(r: &ItemResult) -> Self {
+        let ItemResult {
+            stages,
+            applied,
+            copied_to,
+            deferred,
+            refused,
+            quarantined,
+            error,
+        } = r;
+        Self {
+            stages: stages.iter().map(StageOutcome::from).collect(),
+            applied: applied.iter().map(ActionModel::from).collect(),
+            copied_to: copied_to.clone(),
+            deferred: deferred.iter().map(ActionModel::from).collect(),
+            refused: refused.iter().map(RefusedAction::from).collect(),
+            quarantined: *quarantined,
+            error: error.clone(),
+        }
+    }
+}
+
 /// One message of a run.
 #[derive(Debug, Clone, Object)]
 pub struct RunItem {
@@ -167,7 +238,7 @@ impl From<RunItemRow> for RunItem {
             seq: i.seq,
             message_id: i.message_id,
             status: i.status.into(),
-            outcome: i.result.and_then(reparse).unwrap_or_default(),
+            outcome: i.result.as_ref().map(ItemOutcome::from).unwrap_or_default(),
         }
     }
 }

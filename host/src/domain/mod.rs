@@ -1,5 +1,5 @@
 //! The domain: the types every layer shares (tenant and node ids, stages, envelopes, run and item
-//! statuses, selections) — they belong to no single layer — and the names wasmail's mail model is
+//! statuses, selections, what a run produced per message) — they belong to no single layer — and the names wasmail's mail model is
 //! made of, with the rules that make each one safe wherever it goes
 //! next: folders become IMAP mailbox names, flags become IMAP flags, reject reasons become SMTP reply
 //! text, forward addresses become SMTP envelope recipients. Plugin output ([`crate::sandbox`]) and
@@ -23,6 +23,7 @@ pub mod envelope;
 pub mod flag;
 pub mod folder;
 pub mod ids;
+pub mod outcome;
 pub mod pipeline;
 pub mod reason;
 pub mod run;
@@ -35,6 +36,7 @@ pub use envelope::StoredEnvelope;
 pub use flag::Flag;
 pub use folder::FolderName;
 pub use ids::{NodeId, TenantId};
+pub use outcome::{ItemResult, StageResult, StageStatus};
 pub use pipeline::{OnError, QUARANTINE, Stage};
 pub use reason::RejectReason;
 pub use run::{ItemStatus, RunCounts, RunStatus, Trigger};

@@ -119,6 +119,11 @@ impl RunCounts {
             ItemStatus::Failed => self.failed += n,
         }
     }
+
+    /// Items counted, in every state.
+    pub fn counted(&self) -> i64 {
+        self.pending + self.ok + self.stage_failed + self.quarantined + self.missing + self.failed
+    }
 }
 
 /// What started a run.

@@ -3,10 +3,10 @@
 //! touching one message do not lose each other's changes.
 
 use crate::domain::StoredEnvelope;
+use crate::domain::outcome::Refusal;
 use crate::domain::{MAX_COPIES_PER_RUN, tag};
 use crate::sandbox::Action;
 use crate::store::TRASH;
-use serde::Serialize;
 
 /// What a list of actions did, over all the stages of one run on one message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,15 +22,6 @@ pub struct Effects {
     pub refused: Vec<Refusal>,
     /// A `stop` was among them.
     pub stopped: bool,
-}
-
-/// An action that did not apply, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Refusal {
-    /// The action.
-    pub action: Action,
-    /// The bound it would have broken.
-    pub reason: String,
 }
 
 /// Applies `actions` in order to `envelope`.

@@ -5,11 +5,11 @@
 //! commits it with the item.
 
 use super::QUARANTINE;
-use super::apply::{Effects, Refusal, apply, move_to};
-use crate::domain::{ItemStatus, OnError, Stage, StoredEnvelope};
+use super::apply::{Effects, apply, move_to};
+use crate::domain::outcome::{ItemResult, StageResult, StageStatus, as_micros};
+use crate::domain::{OnError, Stage, StoredEnvelope};
 use crate::message::ParsedMessage;
-use crate::sandbox::{Action, Failure, LogLine, PluginLimits, PreparedPlugin, Runtime, checked};
-use serde::Serialize;
+use crate::sandbox::{PluginLimits, PreparedPlugin, Runtime, checked};
 use std::sync::Arc;
 
 /// A stage ready to run.
@@ -21,89 +21,19 @@ pub struct ReadyStage {
     pub prepared: PreparedPlugin,
 }
 
-/// How a stage went for one message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StageStatus {
-    /// It ran and returned actions.
-    Ok,
-    /// It failed; `error` says how.
-    Failed,
-    /// It did not run (an earlier stage stopped the pipeline).
-    Skipped,
-}
-
-/// One stage's result for one message.
-#[derive(Debug, Clone, Serialize)]
-pub struct StageResult {
-    /// Position in the pipeline.
-    pub stage: usize,
-    /// Plugin name.
-    pub plugin: String,
-    /// Plugin version.
-    pub version: i64,
-    /// How it went.
-    pub status: StageStatus,
-    /// The actions it returned.
-    pub actions: Vec<Action>,
-    /// What it logged.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub logs: Vec<LogLine>,
-    /// Fuel it used.
-    pub fuel_used: u64,
-    /// Wall-clock time of the call, microseconds.
-    pub duration_us: u64,
-    /// The failure, when it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<Failure>,
-}
-
-/// One message's result: per stage, then what is applied.
-#[derive(Debug, Clone, Serialize)]
-pub struct ItemResult {
-    /// Every stage, in order.
-    pub stages: Vec<StageResult>,
-    /// The actions applied to the message, in order.
-    pub applied: Vec<Action>,
-    /// Folders it is copied to.
-    pub copied_to: Vec<String>,
-    /// Actions recorded but not carried out (forward and reject need the send pipeline).
-    pub deferred: Vec<Action>,
-    /// Actions left out because they would take the message past a bound (tags per message,
-    /// copies per run).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub refused: Vec<Refusal>,
-    /// Whether a failing stage moved it to quarantine.
-    pub quarantined: bool,
-}
-
-impl ItemResult {
-    /// The item's status.
-    pub fn status(&self) -> ItemStatus {
-        if self.quarantined {
-            ItemStatus::Quarantined
-        } else if self.stages.iter().any(|s| s.status == StageStatus::Failed) {
-            ItemStatus::StageFailed
-        } else {
-            ItemStatus::Ok
-        }
+/// Applies a result to a message's current envelope: what the commit does. The bounds hold here
+/// too: when another run changed the message meanwhile (added tags), a tag that fitted when the
+/// stages ran may not fit now, and is left out (the recorded result, computed when the stages ran,
+/// does not list it as refused).
+pub fn apply_to(
+    result: &ItemResult,
+    mut envelope: StoredEnvelope,
+) -> (StoredEnvelope, Vec<String>) {
+    let effects = apply(&mut envelope, &result.applied);
+    if result.quarantined {
+        move_to(&mut envelope, QUARANTINE);
     }
-
-    /// Applies this result to a message's current envelope: what the commit does. The bounds hold
-    /// here too: when another run changed the message meanwhile (added tags), a tag that fitted
-    /// when the stages ran may not fit now, and is left out (the recorded result, computed when
-    /// the stages ran, does not list it as refused).
-    pub fn apply_to(&self, mut envelope: StoredEnvelope) -> (StoredEnvelope, Vec<String>) {
-        let effects = apply(&mut envelope, &self.applied);
-        if self.quarantined {
-            move_to(&mut envelope, QUARANTINE);
-        }
-        (envelope, effects.copies)
-    }
-}
-
-fn duration_us(d: std::time::Duration) -> u64 {
-    d.as_micros().try_into().unwrap_or(u64::MAX)
+    (envelope, effects.copies)
 }
 
 /// Runs `stages` over `message`, which starts in `envelope`.
@@ -123,6 +53,7 @@ pub async fn execute(
         deferred: Vec::new(),
         refused: Vec::new(),
         quarantined: false,
+        error: None,
     };
     // Over all stages, so the bounds per run (copies) hold across them.
     let mut effects = Effects::default();
@@ -155,12 +86,12 @@ pub async fn execute(
                 stage_result.actions = outcome.actions;
                 stage_result.logs = outcome.logs;
                 stage_result.fuel_used = outcome.fuel_used;
-                stage_result.duration_us = duration_us(outcome.duration);
+                stage_result.duration_us = as_micros(outcome.duration);
             }
             Err(failure) => {
                 stage_result.status = StageStatus::Failed;
                 stage_result.fuel_used = failure.fuel_used;
-                stage_result.duration_us = duration_us(failure.duration);
+                stage_result.duration_us = as_micros(failure.duration);
                 stage_result.error = Some(failure);
                 match stage.row.on_error {
                     OnError::Continue => {}

@@ -12,10 +12,10 @@
 //! run. A stage that cannot be prepared fails the run (every item would fail the same way). A store
 //! failure around the run (not an item) is a transient failure of the job: retried with backoff.
 
-use super::execute::{ReadyStage, execute};
+use super::execute::{ReadyStage, apply_to, execute};
 use super::stages::StageCache;
 use super::{PipelineError, ingest};
-use crate::domain::{ItemStatus, RunStatus, TenantId};
+use crate::domain::{ItemResult, ItemStatus, RunStatus, TenantId};
 use crate::queue::{Handler, JobContext, Outcome};
 use crate::sandbox::{Keep, PluginLimits};
 use crate::store::{JobRow, Lease, RUN_JOB, RunRow, Store, StoreError, WorkItem};
@@ -115,6 +115,7 @@ impl RunJobs {
                 return Ok(Outcome::Done);
             }
         };
+        let mut progressed = false;
         loop {
             if ctx.stopping() {
                 return Ok(Outcome::Release);
@@ -122,14 +123,26 @@ impl RunJobs {
             if store.run_status(ctx.tenant(), run_id).await? != RunStatus::Running {
                 return Ok(Outcome::Done); // cancelled
             }
-            let items = store
-                .pending_items(ctx.tenant(), run_id, self.batch as u32)
+            // One more than a batch: whether this batch is the last one.
+            let mut items = store
+                .pending_items(ctx.tenant(), run_id, self.batch as u32 + 1)
                 .await?;
             if items.is_empty() {
                 store
                     .finish_run(lease, run_id, RunStatus::Completed, None)
                     .await?;
                 return Ok(Outcome::Done);
+            }
+            let last_batch = items.len() <= self.batch;
+            items.truncate(self.batch);
+            // Between batches, give way to another tenant's waiting job — unless this is the last
+            // batch: finishing costs no more than the batch another job would run first, and a
+            // small run is then never made to wait behind a big one batch by batch.
+            if progressed
+                && !last_batch
+                && let Some(outcome) = self.pause(ctx).await
+            {
+                return Ok(outcome);
             }
             let batch = futures_util::stream::iter(items)
                 .map(|item| self.process(lease, run_id, &stages, &limits, item))
@@ -156,9 +169,7 @@ impl RunJobs {
                     self.item_failed(lease, run_id, &item, e).await?;
                 }
             }
-            if let Some(outcome) = self.pause(ctx).await {
-                return Ok(outcome);
-            }
+            progressed = true;
         }
     }
 
@@ -278,7 +289,7 @@ impl RunJobs {
         {
             Ok(found) => found,
             Err(StoreError::NotFound) => {
-                let result = serde_json::json!({ "error": "the message no longer exists" });
+                let result = ItemResult::failed("the message no longer exists");
                 store
                     .complete_item(lease, run, item, ItemStatus::Missing, &result, |e| {
                         (e, Vec::new())
@@ -292,11 +303,9 @@ impl RunJobs {
         let message = ingest::parse(raw, envelope.for_plugins()).await?;
         let runtime = self.stages.runtime();
         let result = execute(runtime, stages, message, envelope, limits).await;
-        let json =
-            serde_json::to_value(&result).map_err(|e| PipelineError::Internal(e.to_string()))?;
         store
-            .complete_item(lease, run, item, result.status(), &json, |current| {
-                result.apply_to(current)
+            .complete_item(lease, run, item, result.status(), &result, |current| {
+                apply_to(&result, current)
             })
             .await?;
         Ok(())

@@ -145,7 +145,8 @@ async fn two_nodes_racing_for_the_same_jobs_never_run_one_twice() {
         0,
         "a job had two holders at once"
     );
-    let runs = recorder.runs.lock();
+    // Copied out so no lock is held across the awaits below.
+    let runs = recorder.runs.lock().clone();
     for id in &ids {
         assert_eq!(
             runs.get(id),
@@ -251,6 +252,45 @@ async fn a_live_lease_is_never_taken_and_an_expired_one_is_fenced_off() {
     assert!(store.complete_job(&second.lease).await.expect("complete"));
     let done = store.job(&tenant, &first.job.id).await.expect("job");
     assert_eq!((done.state, done.resumed), (JobState::Completed, 1));
+}
+
+#[tokio::test]
+async fn a_job_whose_node_vanished_on_its_last_attempt_is_dead_even_when_nothing_else_waits() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = store(dir.path()).await;
+    let tenant = TenantId::new("t");
+    let id = store.enqueue(&job("t", 1)).await.expect("enqueue").id;
+    let kinds = [KIND];
+    let short = ClaimPolicy {
+        lease_ms: 100,
+        per_tenant: 8,
+    };
+    let first = store
+        .claim_job(&NodeId::new("a"), &kinds, short)
+        .await
+        .expect("claim")
+        .expect("a job");
+    // Node a vanishes; its lease runs out (a lower bound on time passing, not a wait for work).
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // The only job is buried, not claimed: the claim finds nothing, and the burial sticks.
+    assert!(
+        store
+            .claim_job(&NodeId::new("b"), &kinds, short)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    let dead = store.job(&tenant, &id).await.expect("job");
+    assert_eq!(dead.state, JobState::Dead);
+    assert!(
+        dead.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("lease expired"),
+        "{:?}",
+        dead.last_error
+    );
+    assert!(!store.complete_job(&first.lease).await.expect("complete"));
 }
 
 #[tokio::test]

@@ -1,6 +1,5 @@
-use super::LogLine;
-use serde::{Serialize, Serializer};
-use std::time::Duration;
+/// A failed plugin call is recorded with a run's results, so its type lives in the domain.
+pub use crate::domain::outcome::{Failure, FailureKind};
 
 /// Why a component could not be loaded. Each variant says what to fix.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -67,68 +66,4 @@ pub enum LoadError {
     /// The engine could not be set up.
     #[error("engine setup failed: {0}")]
     Engine(String),
-}
-
-/// Kind of a plugin failure; stable names for the API and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureKind {
-    /// The wall-clock deadline passed.
-    Deadline,
-    /// The fuel budget ran out.
-    Fuel,
-    /// The plugin tried to grow memory past its limit.
-    Memory,
-    /// The plugin trapped: a panic, a stack overflow, an out-of-bounds access.
-    Trap,
-    /// The plugin returned something the host does not accept.
-    InvalidOutput,
-    /// The plugin could not be instantiated.
-    Instantiation,
-    /// The plugin returned an error of its own.
-    Plugin,
-    /// The host failed while running the plugin (not the plugin's fault); logged on the host.
-    Host,
-}
-
-/// A plugin call that failed, with what is known of why.
-#[derive(Debug, Clone, Serialize)]
-pub struct Failure {
-    /// What kind of failure.
-    pub kind: FailureKind,
-    /// Explanation.
-    pub message: String,
-    /// The guest's panic message, when it panicked.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub panic: Option<String>,
-    /// WebAssembly frames, innermost first, with function names where the module has them.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub backtrace: Vec<String>,
-    /// The last log lines before the failure.
-    pub logs: Vec<LogLine>,
-    /// What the plugin wrote to stdout and stderr (capped).
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub stderr: String,
-    /// Fuel consumed before the failure (a lower bound when the deadline interrupted a loop: fuel
-    /// still held in registers is not counted).
-    pub fuel_used: u64,
-    /// Wall-clock time of the call.
-    #[serde(serialize_with = "micros", rename = "duration_us")]
-    pub duration: Duration,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}: {}", self.kind, self.message)?;
-        if let Some(panic) = &self.panic {
-            write!(f, " ({panic})")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Failure {}
-
-pub(crate) fn micros<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(d.as_micros().try_into().unwrap_or(u64::MAX))
 }

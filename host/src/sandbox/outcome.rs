@@ -2,30 +2,8 @@ use super::Action;
 use serde::Serialize;
 use std::time::Duration;
 
-/// Severity of a plugin's log line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogLevel {
-    /// Fine-grained detail.
-    Trace,
-    /// Diagnostic detail.
-    Debug,
-    /// Normal operation.
-    Info,
-    /// Handled surprise.
-    Warn,
-    /// Failure (and panics, through the SDK's hook).
-    Error,
-}
-
-/// One line the plugin logged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LogLine {
-    /// Severity.
-    pub level: LogLevel,
-    /// Text, cut to the call's log budget.
-    pub message: String,
-}
+/// Log lines are recorded with a run's results, so their type lives in the domain.
+pub use crate::domain::outcome::{LogLevel, LogLine};
 
 /// What a successful call returned, and what it cost.
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +20,9 @@ pub struct Outcome {
     /// Fuel consumed.
     pub fuel_used: u64,
     /// Wall-clock time of the call, instantiation included.
-    #[serde(serialize_with = "super::error::micros", rename = "duration_us")]
+    #[serde(
+        serialize_with = "crate::domain::outcome::micros::serialize",
+        rename = "duration_us"
+    )]
     pub duration: Duration,
 }

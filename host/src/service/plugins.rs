@@ -42,8 +42,9 @@ pub enum TrialMessage {
 /// A dry run's input.
 #[derive(Debug, Clone)]
 pub struct Trial {
-    /// The message.
-    pub message: TrialMessage,
+    /// The message; `None` when the request did not name exactly one. That is refused after the
+    /// plugin version is found, so an unknown version answers "not found" whatever the body says.
+    pub message: Option<TrialMessage>,
     /// The configuration (`null` when absent).
     pub config: Option<serde_json::Value>,
     /// The folder the plugin sees.
@@ -64,7 +65,12 @@ pub async fn dry_run(
         .plugin_version(&tenant.id, name, version)
         .await
         .map_err(missing("plugin version"))?;
-    let (raw, mut envelope) = match trial.message {
+    let Some(message) = trial.message else {
+        return Err(ServiceError::Invalid(
+            "give exactly one of `message`, `message_base64` and `message_id`".into(),
+        ));
+    };
+    let (raw, mut envelope) = match message {
         TrialMessage::Raw(raw) => (raw, Envelope::default()),
         TrialMessage::Stored(id) => {
             let (summary, raw) = svc

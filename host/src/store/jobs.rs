@@ -298,6 +298,8 @@ impl Store {
             query = query.bind(*kind);
         }
         let Some(row) = query.fetch_optional(&mut *tx).await? else {
+            // Nothing to claim, but the jobs buried above stay buried.
+            tx.commit().await?;
             return Ok(None);
         };
         let tenant: String = row.try_get(0)?;

@@ -12,8 +12,8 @@ use super::jobs::{Lease, NewJob, cancel_job_in, fence, insert_job};
 use super::pipelines::stages;
 use super::{Page, Result, Store, StoreError, from_json, new_id, now_ms, to_json};
 use crate::domain::{
-    ItemStatus, MessageFilter, RunCounts, RunStatus, Selection, Stage, StoredEnvelope, TenantId,
-    Trigger,
+    ItemResult, ItemStatus, MessageFilter, RunCounts, RunStatus, Selection, Stage, StoredEnvelope,
+    TenantId, Trigger,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -66,8 +66,8 @@ pub struct RunItemRow {
     pub message_id: String,
     /// What happened.
     pub status: ItemStatus,
-    /// Per-stage results and what was applied (JSON).
-    pub result: Option<serde_json::Value>,
+    /// Per-stage results and what was applied, once processed.
+    pub result: Option<ItemResult>,
 }
 
 /// A pending item handed to a worker.
@@ -319,22 +319,25 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound)?;
         let mut run = run(&row)?;
-        run.counts = self.run_counts(tenant, id).await?;
+        run.counts = self.run_counts(tenant, &run).await?;
         Ok(run)
     }
 
-    async fn run_counts(&self, tenant: &TenantId, id: &str) -> Result<RunCounts> {
+    /// A run's items by state. Items a run over a query has not written yet (its job writes them
+    /// in chunks) count as pending, so the counts add up to `total` from the start.
+    async fn run_counts(&self, tenant: &TenantId, run: &RunRow) -> Result<RunCounts> {
         let rows = sqlx::query(
             "SELECT status, COUNT(*) FROM run_items WHERE tenant_id = $1 AND run_id = $2 GROUP BY status",
         )
         .bind(tenant.as_str())
-        .bind(id)
+        .bind(&run.id)
         .fetch_all(self.pool())
         .await?;
         let mut counts = RunCounts::default();
         for row in &rows {
             counts.add(item_status(&row.try_get::<String, _>(0)?)?, row.try_get(1)?);
         }
+        counts.pending += (run.total - counts.counted()).max(0);
         Ok(counts)
     }
 
@@ -359,7 +362,7 @@ impl Store {
         let mut items = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut run = run(row)?;
-            run.counts = self.run_counts(tenant, &run.id).await?;
+            run.counts = self.run_counts(tenant, &run).await?;
             items.push(run);
         }
         let next_cursor = if items.len() > limit as usize {
@@ -557,7 +560,7 @@ impl Store {
         run: &str,
         item: &WorkItem,
         status: ItemStatus,
-        result: &serde_json::Value,
+        result: &ItemResult,
         apply: impl FnOnce(StoredEnvelope) -> (StoredEnvelope, Vec<String>),
     ) -> Result<ItemStatus> {
         let tenant = &lease.tenant;
@@ -589,13 +592,15 @@ impl Store {
             }
         };
         sqlx::query(
-            "UPDATE run_items SET status = $1, result = $2 WHERE tenant_id = $3 AND run_id = $4 AND seq = $5",
+            "UPDATE run_items SET status = $1, result = $2, done_at = $6 \
+             WHERE tenant_id = $3 AND run_id = $4 AND seq = $5",
         )
         .bind(status.as_str())
         .bind(to_json(result))
         .bind(tenant.as_str())
         .bind(run)
         .bind(item.seq)
+        .bind(now_ms())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -620,11 +625,11 @@ impl Store {
         } else {
             ItemStatus::Pending
         };
-        let result = give_up.then(|| to_json(&serde_json::json!({ "error": error })));
+        let result = give_up.then(|| to_json(&ItemResult::failed(error)));
         let mut tx = self.write_tx().await?;
         fence(&mut tx, lease).await?;
         sqlx::query(
-            "UPDATE run_items SET status = $1, result = $2, attempts = attempts + 1 \
+            "UPDATE run_items SET status = $1, result = $2, attempts = attempts + 1, done_at = $6 \
              WHERE tenant_id = $3 AND run_id = $4 AND seq = $5 AND status = 'pending'",
         )
         .bind(status.as_str())
@@ -632,6 +637,7 @@ impl Store {
         .bind(lease.tenant.as_str())
         .bind(run)
         .bind(item.seq)
+        .bind(give_up.then(now_ms))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

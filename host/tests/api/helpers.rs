@@ -369,6 +369,38 @@ pub struct ServerProcess {
     pub printed_admin_token: Option<String>,
 }
 
+impl Drop for ServerProcess {
+    /// A test that fails halfway must not leave its server running (it would hold the test
+    /// binary's output open, and the machine's cores).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `wasmail worker` process, killed when dropped (a failing test leaves nothing running).
+pub struct WorkerProcess(pub Child);
+
+impl std::ops::Deref for WorkerProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for WorkerProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `wasmail serve` on port 0 over `data_dir`, with the test admin token; the address comes
 /// from what it prints.
 pub async fn start(data_dir: &Path) -> ServerProcess {
@@ -439,7 +471,7 @@ pub async fn start_node(
 }
 
 /// Starts `wasmail worker` (no HTTP) over `data_dir`, with short leases and polls.
-pub fn start_worker(data_dir: &Path, env: &[(&str, &str)]) -> Child {
+pub fn start_worker(data_dir: &Path, env: &[(&str, &str)]) -> WorkerProcess {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wasmail"));
     command
         .env("WASMAIL_JOB_LEASE_MS", TEST_LEASE_MS)
@@ -449,13 +481,15 @@ pub fn start_worker(data_dir: &Path, env: &[(&str, &str)]) -> Child {
     for (key, value) in env {
         command.env(key, value);
     }
-    command
-        .args(["worker", "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start wasmail worker")
+    WorkerProcess(
+        command
+            .args(["worker", "--data-dir"])
+            .arg(data_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start wasmail worker"),
+    )
 }
 
 pub fn signal(child: &Child, name: &str) {

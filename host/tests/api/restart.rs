@@ -56,7 +56,7 @@ pub async fn slow_run_in_progress(server: &ServerProcess) -> (Tenant, String) {
         if pending < 38 {
             assert!(
                 pending > 0,
-                "the run finished before the interruption; make it slower"
+                "the run finished before the interruption; make it slower: {state}"
             );
             return (t, rid);
         }
