@@ -1,8 +1,8 @@
 //! The job that executes a run (`pipeline_run`): a [`Handler`] of the queue.
 //!
 //! An attempt starts (or resumes) the run, writes the items of a query selection a chunk at a time,
-//! prepares the stages, then processes pending items a batch at a time; each item's results and
-//! effects commit together under the job's lease. Between chunks and batches it stops for a
+//! prepares the stages, then processes pending items a batch at a time; a batch's results and
+//! effects commit in one transaction under the job's lease. Between chunks and batches it stops for a
 //! shutdown (the job is released and resumes elsewhere or at the next start) and yields to other
 //! tenants' waiting jobs (so one tenant's 100,000-message run delays another's by at most a batch).
 //! During a batch it watches for a cancel, which drops the items in flight uncommitted.
@@ -18,7 +18,7 @@ use super::{PipelineError, ingest};
 use crate::domain::{ItemResult, ItemStatus, RunStatus, TenantId};
 use crate::queue::{Handler, JobContext, Outcome};
 use crate::sandbox::{Keep, PluginLimits};
-use crate::store::{JobRow, Lease, RUN_JOB, RunRow, Store, StoreError, WorkItem};
+use crate::store::{DoneItem, JobRow, Lease, RUN_JOB, RunRow, Store, StoreError, WorkItem};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use std::time::Duration;
@@ -145,17 +145,17 @@ impl RunJobs {
                 return Ok(outcome);
             }
             let batch = futures_util::stream::iter(items)
-                .map(|item| self.process(lease, run_id, &stages, &limits, item))
+                .map(|item| self.process(lease, &stages, &limits, item))
                 .buffer_unordered(self.batch)
                 .collect::<Vec<_>>();
-            // A cancel stops the items in flight: dropping the batch drops their plugin calls, which
-            // frees their permits at once. Items already committed stay; the rest stay pending.
+            // A cancel stops the batch in flight: dropping it drops its plugin calls, which frees
+            // their permits at once. Nothing of it was committed: its items stay pending.
             let mut stopping = ctx.shutdown.clone();
             let results = tokio::select! {
                 results = batch => results,
-                // Shutdown does not wait on plugins: the items in flight are dropped uncommitted
-                // (each commits with its effects, so nothing is half-applied) and run again when the
-                // job resumes.
+                // Shutdown does not wait on plugins: the batch in flight is dropped uncommitted
+                // (results and effects commit together, so nothing is half-applied) and runs again
+                // when the job resumes.
                 () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
                     return Ok(Outcome::Release);
                 }
@@ -164,11 +164,14 @@ impl RunJobs {
                     return Ok(Outcome::Done);
                 }
             };
+            let mut done = Vec::with_capacity(results.len());
             for (item, result) in results {
-                if let Err(e) = result {
-                    self.item_failed(lease, run_id, &item, e).await?;
+                match result {
+                    Ok(processed) => done.push(processed),
+                    Err(e) => self.item_failed(lease, run_id, &item, e).await?,
                 }
             }
+            self.commit(lease, run_id, done).await?;
             progressed = true;
         }
     }
@@ -262,40 +265,63 @@ impl RunJobs {
         }
     }
 
+    /// Commits a batch's processed items in one transaction; when that fails (not for a lost
+    /// lease), item by item, so one item the store cannot take does not hold back the others.
+    async fn commit(&self, lease: &Lease, run: &str, done: Vec<DoneItem>) -> Result<(), Stop> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        match self.store.complete_items(lease, run, &done, apply_to).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::LeaseLost) => return Err(Stop::With(Outcome::Lost)),
+            Err(e) => tracing::warn!(
+                run,
+                "committing a batch failed, committing its items one by one: {e}"
+            ),
+        }
+        for one in done {
+            if let Err(e) = self
+                .store
+                .complete_items(lease, run, std::slice::from_ref(&one), apply_to)
+                .await
+            {
+                self.item_failed(lease, run, &one.item, e.into()).await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn process(
         &self,
         lease: &Lease,
-        run: &str,
         stages: &[ReadyStage],
         limits: &PluginLimits,
         item: WorkItem,
-    ) -> (WorkItem, Result<(), PipelineError>) {
-        let result = self.process_one(lease, run, stages, limits, &item).await;
+    ) -> (WorkItem, Result<DoneItem, PipelineError>) {
+        let result = self.process_one(lease, stages, limits, &item).await;
         (item, result)
     }
 
+    /// Runs the stages over one item's message; nothing is written (the batch commits together).
     async fn process_one(
         &self,
         lease: &Lease,
-        run: &str,
         stages: &[ReadyStage],
         limits: &PluginLimits,
         item: &WorkItem,
-    ) -> Result<(), PipelineError> {
-        let store = &self.store;
-        let (summary, raw) = match store
+    ) -> Result<DoneItem, PipelineError> {
+        let (summary, raw) = match self
+            .store
             .message_with_raw(&lease.tenant, &item.message_id)
             .await
         {
             Ok(found) => found,
             Err(StoreError::NotFound) => {
-                let result = ItemResult::failed("the message no longer exists");
-                store
-                    .complete_item(lease, run, item, ItemStatus::Missing, &result, |e| {
-                        (e, Vec::new())
-                    })
-                    .await?;
-                return Ok(());
+                return Ok(DoneItem {
+                    item: item.clone(),
+                    status: ItemStatus::Missing,
+                    result: ItemResult::failed("the message no longer exists"),
+                });
             }
             Err(e) => return Err(e.into()),
         };
@@ -303,11 +329,10 @@ impl RunJobs {
         let message = ingest::parse(raw, envelope.for_plugins()).await?;
         let runtime = self.stages.runtime();
         let result = execute(runtime, stages, message, envelope, limits).await;
-        store
-            .complete_item(lease, run, item, result.status(), &result, |current| {
-                apply_to(&result, current)
-            })
-            .await?;
-        Ok(())
+        Ok(DoneItem {
+            item: item.clone(),
+            status: result.status(),
+            result,
+        })
     }
 }

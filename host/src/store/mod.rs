@@ -25,7 +25,7 @@ pub use messages::{MessageFacts, MessageRow, NewMessage, Page, TRASH};
 pub use nodes::NodeRow;
 pub use pipelines::PipelineRow;
 pub use plugins::{PluginRow, PluginVersionRow};
-pub use runs::{RUN_JOB, RunItemRow, RunRow, WorkItem};
+pub use runs::{DoneItem, RUN_JOB, RunItemRow, RunRow, WorkItem};
 pub use tenants::TenantRow;
 pub use tokens::{TokenCheck, TokenRow};
 

@@ -550,61 +550,27 @@ impl Store {
         .collect()
     }
 
-    /// Commits one item under the job's lease: `apply` turns the message's current envelope into
-    /// the new one and the folders to copy it to; the new envelope, the copies and the item's result
-    /// are written in one transaction. A message deleted meanwhile makes the item `missing`. An
-    /// item already done (by a holder before this one) is left as it is: effects happen once.
-    pub async fn complete_item(
+    /// Commits processed items under the job's lease, in one transaction (one fence check and
+    /// one commit for a whole batch: a transaction per item made the commits a tenth of a run's
+    /// time). For each, `apply` turns the message's current envelope into the new one and the
+    /// folders to copy it to; the new envelope, the copies and the item's result are written
+    /// together. A message deleted meanwhile makes its item `missing`. An item already done (by a
+    /// holder before this one) is left as it is: effects happen once. Returns each item's status.
+    pub async fn complete_items(
         &self,
         lease: &Lease,
         run: &str,
-        item: &WorkItem,
-        status: ItemStatus,
-        result: &ItemResult,
-        apply: impl FnOnce(StoredEnvelope) -> (StoredEnvelope, Vec<String>),
-    ) -> Result<ItemStatus> {
-        let tenant = &lease.tenant;
+        done: &[DoneItem],
+        apply: impl Fn(&ItemResult, StoredEnvelope) -> (StoredEnvelope, Vec<String>),
+    ) -> Result<Vec<ItemStatus>> {
         let mut tx = self.write_tx().await?;
         fence(&mut tx, lease).await?;
-        let still_pending = sqlx::query(
-            "SELECT 1 FROM run_items WHERE tenant_id = $1 AND run_id = $2 AND seq = $3 \
-             AND status = 'pending'",
-        )
-        .bind(tenant.as_str())
-        .bind(run)
-        .bind(item.seq)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if still_pending.is_none() {
-            return Ok(status);
+        let mut statuses = Vec::with_capacity(done.len());
+        for item in done {
+            statuses.push(commit_item(&mut tx, &lease.tenant, run, item, &apply).await?);
         }
-        let status = match read_envelope(&mut tx, tenant, &item.message_id).await? {
-            None => ItemStatus::Missing,
-            Some(current) => {
-                let (next, copies) = apply(current.clone());
-                if next != current {
-                    write_envelope(&mut tx, tenant, &item.message_id, &next).await?;
-                }
-                for folder in copies {
-                    copy_message(&mut tx, tenant, &item.message_id, &folder).await?;
-                }
-                status
-            }
-        };
-        sqlx::query(
-            "UPDATE run_items SET status = $1, result = $2, done_at = $6 \
-             WHERE tenant_id = $3 AND run_id = $4 AND seq = $5",
-        )
-        .bind(status.as_str())
-        .bind(to_json(result))
-        .bind(tenant.as_str())
-        .bind(run)
-        .bind(item.seq)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
-        Ok(status)
+        Ok(statuses)
     }
 
     /// Records a failed attempt at an item: a permanent failure, or the last of `max_attempts`
@@ -668,4 +634,64 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A processed item, ready to commit.
+#[derive(Debug, Clone)]
+pub struct DoneItem {
+    /// The item.
+    pub item: WorkItem,
+    /// Its status if its message is still there.
+    pub status: ItemStatus,
+    /// What the stages decided.
+    pub result: ItemResult,
+}
+
+/// Commits one item inside a fenced transaction (see [`Store::complete_items`]).
+async fn commit_item(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    run: &str,
+    done: &DoneItem,
+    apply: &impl Fn(&ItemResult, StoredEnvelope) -> (StoredEnvelope, Vec<String>),
+) -> Result<ItemStatus> {
+    let item = &done.item;
+    let still_pending = sqlx::query(
+        "SELECT 1 FROM run_items WHERE tenant_id = $1 AND run_id = $2 AND seq = $3 \
+         AND status = 'pending'",
+    )
+    .bind(tenant.as_str())
+    .bind(run)
+    .bind(item.seq)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if still_pending.is_none() {
+        return Ok(done.status);
+    }
+    let status = match read_envelope(&mut *conn, tenant, &item.message_id).await? {
+        None => ItemStatus::Missing,
+        Some(current) => {
+            let (next, copies) = apply(&done.result, current.clone());
+            if next != current {
+                write_envelope(&mut *conn, tenant, &item.message_id, &next).await?;
+            }
+            for folder in copies {
+                copy_message(&mut *conn, tenant, &item.message_id, &folder).await?;
+            }
+            done.status
+        }
+    };
+    sqlx::query(
+        "UPDATE run_items SET status = $1, result = $2, done_at = $6 \
+         WHERE tenant_id = $3 AND run_id = $4 AND seq = $5",
+    )
+    .bind(status.as_str())
+    .bind(to_json(&done.result))
+    .bind(tenant.as_str())
+    .bind(run)
+    .bind(item.seq)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(status)
 }
