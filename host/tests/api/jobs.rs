@@ -296,3 +296,63 @@ async fn a_huge_run_of_one_tenant_delays_a_small_run_of_another_by_at_most_a_bat
     .await;
     app.stop().await;
 }
+
+/// An item whose stored data is damaged is marked `failed` with the reason; the run goes on and
+/// completes, and the other messages' effects are committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_message_fails_its_item_not_the_run() {
+    let dir = tempfile::tempdir().expect("dir");
+    let app = spawn_in(dir.path(), |_| {}).await;
+    let t = app.tenant("acme").await;
+    app.upload(&t, "rules", "rules").await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let imported = app.import(&t, &mail(&format!("m{i}"), "x")).await;
+        ids.push(imported["message"]["id"].as_str().expect("id").to_string());
+    }
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("wasmail.db").display()
+    ))
+    .await
+    .expect("open the database");
+    sqlx::query("UPDATE messages SET flags = 'not json' WHERE id = $1")
+        .bind(&ids[1])
+        .execute(&pool)
+        .await
+        .expect("damage one message");
+    pool.close().await;
+    let p = app
+        .pipeline(
+            &t,
+            json!({"name": "tag", "stages": [rules_stage(1, json!([{"when": {"all": []}, "then": [{"tag": "seen"}]}]))]}),
+        )
+        .await;
+    let run = app
+        .start_run(&t, p["id"].as_str().expect("id"), json!({"all": true}))
+        .await;
+    let run = app.wait_run(&t, &run).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["counts"]["ok"], 2, "{run}");
+    assert_eq!(run["counts"]["failed"], 1, "{run}");
+    let results = run["results"].as_array().expect("results");
+    let damaged = results
+        .iter()
+        .find(|r| r["message_id"] == ids[1].as_str())
+        .expect("the damaged message's item");
+    assert_eq!(damaged["status"], "failed");
+    let error = damaged["error"].as_str().expect("why");
+    assert!(error.contains("flags"), "{error}");
+    let tagged = expect_json(app.get(&t.token, "/v1/messages?tag=seen").await, 200).await;
+    let mut tagged: Vec<&str> = tagged["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|m| m["id"].as_str().expect("id"))
+        .collect();
+    tagged.sort_unstable();
+    let mut expected = vec![ids[0].as_str(), ids[2].as_str()];
+    expected.sort_unstable();
+    assert_eq!(tagged, expected);
+    app.stop().await;
+}
