@@ -51,6 +51,9 @@ pub struct Config {
     pub job_backoff_ms: u64,
     /// The longest retry delay, in ms.
     pub job_backoff_max_ms: u64,
+    /// How long completed and cancelled jobs, and nodes no longer heard from, are kept, in hours
+    /// (dead jobs are kept until retried or cancelled).
+    pub job_retention_hours: u64,
     /// Messages of one run processed at once.
     pub run_batch: usize,
     /// How long shutdown waits for in-flight requests and run batches, in seconds.
@@ -93,6 +96,7 @@ impl Default for Config {
             job_max_attempts: 10,
             job_backoff_ms: 1_000,
             job_backoff_max_ms: 600_000,
+            job_retention_hours: 7 * 24,
             run_batch: 32,
             shutdown_grace_secs: 30,
             token_ttl_secs: 30 * 24 * 3600,
@@ -123,6 +127,7 @@ const ENV_KEYS: &[&str] = &[
     "job_max_attempts",
     "job_backoff_ms",
     "job_backoff_max_ms",
+    "job_retention_hours",
     "run_batch",
     "shutdown_grace_secs",
     "token_ttl_secs",
@@ -211,9 +216,11 @@ impl Config {
                 "job_lease_ms must be at least 300 and job_poll_ms at least 1".into(),
             ));
         }
-        if self.jobs_per_tenant == 0 || self.job_max_attempts == 0 {
+        if self.jobs_per_tenant == 0 || self.job_max_attempts == 0 || self.job_retention_hours == 0
+        {
             return Err(ConfigError(
-                "jobs_per_tenant and job_max_attempts must be at least 1".into(),
+                "jobs_per_tenant, job_max_attempts and job_retention_hours must be at least 1"
+                    .into(),
             ));
         }
         if self.max_concurrent_compiles == Some(0) || self.max_concurrent_compiles_per_tenant == 0 {

@@ -89,7 +89,11 @@ impl Core {
         let stages = StageCache::new(store.clone(), runtime, budgets);
         // A new identity each start: the leases a previous process held (if it died) are not this
         // one's, and are taken over only once they expire, like any other node's.
-        let node = Node::register(&store, roles).await?;
+        let node = Node::register(&store, roles)
+            .await?
+            .with_retention(Duration::from_secs(
+                config.job_retention_hours.saturating_mul(3600),
+            ));
         let runs = RunJobs::new(store.clone(), stages.clone(), config.run_batch);
         let runner = Runner::new(
             store.clone(),

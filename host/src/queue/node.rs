@@ -2,18 +2,25 @@
 //! pid, roles and version, and a heartbeat so operators see which nodes are alive.
 
 use crate::domain::NodeId;
-use crate::store::{NodeRow, Store, StoreError, new_id};
+use crate::store::{NodeRow, Store, StoreError, new_id, now_ms};
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// How often a node records its heartbeat.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 
+/// How many heartbeats apart a node prunes what the retention lets go (about once a minute).
+const PRUNE_EVERY: u32 = 12;
+
+/// Rows pruned per statement, so a backlog never holds the database in one long write.
+const PRUNE_CHUNK: i64 = 1_000;
+
 /// This process's node.
 #[derive(Debug, Clone)]
 pub struct Node {
     id: NodeId,
     store: Store,
+    retention: Duration,
 }
 
 impl Node {
@@ -40,7 +47,14 @@ impl Node {
         Ok(Self {
             id,
             store: store.clone(),
+            retention: Duration::from_secs(7 * 24 * 3600),
         })
+    }
+
+    /// Keeps completed and cancelled jobs, and nodes no longer heard from, for `retention`.
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// Its id.
@@ -48,8 +62,10 @@ impl Node {
         &self.id
     }
 
-    /// Records heartbeats until `shutdown` turns true, then marks the node stopped.
+    /// Records heartbeats until `shutdown` turns true, and now and then prunes what the retention
+    /// lets go (every node does; deleting is idempotent).
     pub async fn heartbeat(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut beats = 0u32;
         while !*shutdown.borrow() {
             tokio::select! {
                 _ = tokio::time::sleep(HEARTBEAT) => {}
@@ -58,6 +74,29 @@ impl Node {
             if let Err(e) = self.store.node_heartbeat(&self.id).await {
                 tracing::warn!(node = %self.id, "cannot record the node's heartbeat: {e}");
             }
+            beats = beats.wrapping_add(1);
+            if beats % PRUNE_EVERY == 0 {
+                self.prune().await;
+            }
+        }
+    }
+
+    /// Deletes completed and cancelled jobs that finished, and nodes last heard from, before the
+    /// retention; dead jobs stay until someone retries or cancels them.
+    pub async fn prune(&self) {
+        let before = now_ms() - i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
+        loop {
+            match self.store.prune_jobs(before, PRUNE_CHUNK).await {
+                Ok(n) if n == PRUNE_CHUNK as u64 => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!("cannot prune finished jobs: {e}");
+                    break;
+                }
+            }
+        }
+        if let Err(e) = self.store.prune_nodes(before).await {
+            tracing::warn!("cannot prune silent nodes: {e}");
         }
     }
 

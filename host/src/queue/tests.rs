@@ -342,3 +342,64 @@ async fn an_idempotency_key_queues_a_job_once_per_tenant_and_kind() {
     assert_eq!(first.id, again.id);
     assert_ne!(first.id, other.id, "keys are per tenant");
 }
+
+#[tokio::test]
+async fn pruning_drops_finished_jobs_past_retention_and_keeps_dead_and_pending_ones() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = store(dir.path()).await;
+    let tenant = TenantId::new("t");
+    let kinds = [KIND];
+    let policy = ClaimPolicy {
+        lease_ms: 30_000,
+        per_tenant: 8,
+    };
+    let node = NodeId::new("a");
+    let mut ids = HashMap::new();
+    for name in ["completed", "cancelled", "dead", "running", "queued"] {
+        ids.insert(name, store.enqueue(&job("t", 1)).await.expect("enqueue").id);
+    }
+    // Claims take the oldest first: completed, then dead, then running.
+    let claimed = store
+        .claim_job(&node, &kinds, policy)
+        .await
+        .expect("claim")
+        .expect("job");
+    assert!(store.complete_job(&claimed.lease).await.expect("complete"));
+    store
+        .cancel_job(&tenant, &ids["cancelled"])
+        .await
+        .expect("cancel");
+    let claimed = store
+        .claim_job(&node, &kinds, policy)
+        .await
+        .expect("claim")
+        .expect("job");
+    assert!(
+        store
+            .bury_job(&claimed.lease, "broken")
+            .await
+            .expect("bury")
+    );
+    store
+        .claim_job(&node, &kinds, policy)
+        .await
+        .expect("claim")
+        .expect("job");
+    // Nothing is old enough yet.
+    assert_eq!(
+        store
+            .prune_jobs(now_ms() - 60_000, 100)
+            .await
+            .expect("prune"),
+        0
+    );
+    // Everything finished before now is past a retention of zero.
+    assert_eq!(store.prune_jobs(now_ms() + 1, 100).await.expect("prune"), 2);
+    for (name, id) in &ids {
+        let found = store.job(&tenant, id).await;
+        match *name {
+            "completed" | "cancelled" => assert!(found.is_err(), "{name} was kept"),
+            _ => assert_eq!(found.expect("kept").state.as_str(), *name),
+        }
+    }
+}

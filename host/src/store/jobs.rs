@@ -471,6 +471,22 @@ impl Store {
         Ok(query.fetch_optional(self.pool()).await?.is_some())
     }
 
+    /// Deletes up to `limit` completed or cancelled jobs that finished before `before` (Unix ms);
+    /// dead, queued and running jobs are never pruned. Returns how many.
+    pub async fn prune_jobs(&self, before: i64, limit: i64) -> Result<u64> {
+        let done = self
+            .write_one(
+                sqlx::query(
+                    "DELETE FROM jobs WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM jobs \
+                     WHERE state IN ('completed', 'cancelled') AND finished_at < $1 LIMIT $2)",
+                )
+                .bind(before)
+                .bind(limit),
+            )
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// How many jobs (of every tenant) are in `state`.
     pub async fn count_jobs(&self, state: JobState) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) FROM jobs WHERE state = $1")

@@ -63,6 +63,14 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the nodes last heard from before `before` (Unix ms). Returns how many.
+    pub async fn prune_nodes(&self, before: i64) -> Result<u64> {
+        let done = self
+            .write_one(sqlx::query("DELETE FROM nodes WHERE heartbeat_at < $1").bind(before))
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Marks a node stopped (a graceful stop).
     pub async fn node_stopped(&self, id: &NodeId) -> Result<()> {
         self.write_one(
