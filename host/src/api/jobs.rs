@@ -75,7 +75,7 @@ pub struct Job {
     pub status: JobStatus,
     /// Not started before this.
     pub run_at: DateTime<Utc>,
-    /// Attempts begun since it last made progress.
+    /// Attempts begun since it was queued, last gave way to other tenants' work, or was retried.
     pub attempts: i64,
     /// After this many failed attempts in a row it is dead.
     pub max_attempts: i64,

@@ -209,11 +209,7 @@ impl PipelinesApi {
         id: Path<String>,
     ) -> Result<Deleted, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        state
-            .store
-            .delete_pipeline(&tenant.id, &id)
-            .await
-            .map_err(missing("pipeline"))?;
+        use_case::delete(&state.services, &tenant, &id).await?;
         Ok(Deleted::NoContent)
     }
 

@@ -226,11 +226,7 @@ impl PluginsApi {
         version: Path<i64>,
     ) -> Result<Deleted, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        state
-            .store
-            .delete_plugin_version(&tenant.id, &name, *version)
-            .await
-            .map_err(missing("plugin version"))?;
+        crate::service::plugins::delete_version(&state.services, &tenant, &name, *version).await?;
         Ok(Deleted::NoContent)
     }
 

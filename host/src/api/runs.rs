@@ -437,11 +437,7 @@ impl RunsApi {
         id: Path<String>,
     ) -> Result<Json<Run>, ApiError> {
         let tenant = state.tenant(&auth).await?;
-        let run = state
-            .store
-            .cancel_run(&tenant.id, &id)
-            .await
-            .map_err(missing("run"))?;
+        let run = crate::service::pipelines::cancel_run(&state.services, &tenant, &id).await?;
         Ok(Json(Run::from_row(run, None)))
     }
 }

@@ -17,7 +17,7 @@ use super::stages::StageCache;
 use super::{PipelineError, ingest};
 use crate::domain::{ItemResult, ItemStatus, RunStatus, TenantId};
 use crate::queue::{Handler, JobContext, Outcome};
-use crate::sandbox::{Keep, PluginLimits};
+use crate::sandbox::{FailureKind, Keep, LoadError, PluginLimits};
 use crate::store::{DoneItem, JobRow, Lease, RUN_JOB, RunRow, Store, StoreError, WorkItem};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -45,6 +45,26 @@ impl RunJobs {
             stages,
             batch: batch.max(1),
         }
+    }
+}
+
+/// Why a run's stages could not be prepared.
+enum PrepareError {
+    /// Trying again may succeed (the database or the engine failed): the job retries.
+    Transient(PipelineError),
+    /// Every attempt would fail the same way (the plugin version is gone, the plugin rejects its
+    /// configuration or exceeds its budgets): the run fails, saying which stage and why.
+    Permanent(String),
+}
+
+/// Whether a preparation failure is the stage's own (it would fail every attempt), rather than
+/// the database's or this node's.
+fn fails_every_attempt(e: &PipelineError) -> bool {
+    match e {
+        PipelineError::Store(StoreError::NotFound | StoreError::Corrupt(_)) => true,
+        PipelineError::Load(LoadError::ShuttingDown | LoadError::Engine(_)) => false,
+        PipelineError::Load(_) => true,
+        PipelineError::Store(_) | PipelineError::Internal(_) => false,
     }
 }
 
@@ -108,7 +128,11 @@ impl RunJobs {
         let limits = store.tenant(ctx.tenant()).await?.limits;
         let stages = match self.prepare(ctx.tenant(), &run, &limits).await {
             Ok(stages) => stages,
-            Err(why) => {
+            // Stopped by this node's shutdown (compiles are killed): another node, or the next
+            // start, prepares again.
+            Err(_) if ctx.stopping() => return Ok(Outcome::Release),
+            Err(PrepareError::Transient(e)) => return Err(e.into()),
+            Err(PrepareError::Permanent(why)) => {
                 store
                     .finish_run(lease, run_id, RunStatus::Failed, Some(&why))
                     .await?;
@@ -152,18 +176,24 @@ impl RunJobs {
             // their permits at once. Nothing of it was committed: its items stay pending.
             let mut stopping = ctx.shutdown.clone();
             let results = tokio::select! {
-                results = batch => results,
+                // Shutdown first: calls cut short by it report host failures, which must not be
+                // committed as the plugins' results.
+                biased;
                 // Shutdown does not wait on plugins: the batch in flight is dropped uncommitted
                 // (results and effects commit together, so nothing is half-applied) and runs again
                 // when the job resumes.
                 () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
                     return Ok(Outcome::Release);
                 }
+                results = batch => results,
                 cancelled = self.cancelled(ctx.tenant(), run_id) => {
                     cancelled?;
                     return Ok(Outcome::Done);
                 }
             };
+            if ctx.stopping() {
+                return Ok(Outcome::Release);
+            }
             let mut done = Vec::with_capacity(results.len());
             for (item, result) in results {
                 match result {
@@ -193,7 +223,7 @@ impl RunJobs {
         tenant: &TenantId,
         run: &RunRow,
         limits: &PluginLimits,
-    ) -> Result<Vec<ReadyStage>, String> {
+    ) -> Result<Vec<ReadyStage>, PrepareError> {
         let mut stages = Vec::with_capacity(run.stages.len());
         for (index, stage) in run.stages.iter().enumerate() {
             let prepared = match self
@@ -213,11 +243,12 @@ impl RunJobs {
                     row: stage.clone(),
                     prepared,
                 }),
+                Err(e) if !fails_every_attempt(&e) => return Err(PrepareError::Transient(e)),
                 Err(e) => {
-                    return Err(format!(
+                    return Err(PrepareError::Permanent(format!(
                         "stage {index} ({} version {}) cannot run: {e}",
                         stage.plugin, stage.version
-                    ));
+                    )));
                 }
             }
         }
@@ -329,6 +360,19 @@ impl RunJobs {
         let message = ingest::parse(raw, envelope.for_plugins()).await?;
         let runtime = self.stages.runtime();
         let result = execute(runtime, stages, message, envelope, limits).await;
+        // A host failure is not the plugin's result (the host could not run it): the item is
+        // tried again rather than recorded, and quarantined, as if the plugin had failed.
+        if let Some(failure) = result
+            .stages
+            .iter()
+            .filter_map(|s| s.error.as_ref())
+            .find(|f| f.kind == FailureKind::Host)
+        {
+            return Err(PipelineError::Internal(format!(
+                "the host could not run a stage: {}",
+                failure.message
+            )));
+        }
         Ok(DoneItem {
             item: item.clone(),
             status: result.status(),

@@ -75,7 +75,7 @@ impl Node {
                 tracing::warn!(node = %self.id, "cannot record the node's heartbeat: {e}");
             }
             beats = beats.wrapping_add(1);
-            if beats % PRUNE_EVERY == 0 {
+            if beats.is_multiple_of(PRUNE_EVERY) {
                 self.prune().await;
             }
         }

@@ -21,8 +21,8 @@ pub async fn cancel(svc: &Services, tenant: &TenantId, id: &str) -> Result<JobRo
     let job = svc.store.job(tenant, id).await.map_err(missing("job"))?;
     if job.kind == RUN_JOB
         && let Some(run) = job.payload.get("run_id").and_then(|v| v.as_str())
-        && let Ok(found) = svc.store.run(tenant, run).await
-        && !found.status.is_final()
+        && let Ok(status) = svc.store.run_status(tenant, run).await
+        && !status.is_final()
     {
         svc.store.cancel_run(tenant, run).await?;
         return Ok(svc.store.job(tenant, id).await?);

@@ -134,3 +134,20 @@ pub async fn start_run(
     svc.runner.wake();
     Ok(run)
 }
+
+/// Deletes a pipeline (its runs and their results stay).
+pub async fn delete(svc: &Services, tenant: &TenantRow, id: &str) -> Result<()> {
+    svc.store
+        .delete_pipeline(&tenant.id, id)
+        .await
+        .map_err(missing("pipeline"))
+}
+
+/// Cancels a queued or running run, and its job (409 once it has ended). Items not processed
+/// stay pending; the batch in flight is dropped uncommitted.
+pub async fn cancel_run(svc: &Services, tenant: &TenantRow, id: &str) -> Result<RunRow> {
+    svc.store
+        .cancel_run(&tenant.id, id)
+        .await
+        .map_err(missing("run"))
+}

@@ -131,3 +131,16 @@ async fn used_by_a_pipeline(
         stage.plugin == version.name && stage.version == version.version && stage.config == config
     }))
 }
+
+/// Deletes a plugin version (409 while a pipeline or an unfinished run still uses it).
+pub async fn delete_version(
+    svc: &Services,
+    tenant: &TenantRow,
+    name: &str,
+    version: i64,
+) -> Result<()> {
+    svc.store
+        .delete_plugin_version(&tenant.id, name, version)
+        .await
+        .map_err(missing("plugin version"))
+}

@@ -71,7 +71,7 @@ pub struct JobRow {
     pub state: JobState,
     /// Not claimed before this, Unix ms.
     pub run_at: i64,
-    /// Attempts begun since it last made progress.
+    /// Attempts begun since it was queued, last gave way to other tenants' work, or was retried.
     pub attempts: i64,
     /// After this many failed attempts it is dead.
     pub max_attempts: i64,
@@ -456,7 +456,8 @@ impl Store {
     ) -> Result<bool> {
         let now = now_ms();
         let sql = format!(
-            "SELECT 1 FROM jobs j WHERE j.state = 'queued' AND j.run_at <= $1 AND j.tenant_id <> $2 \
+            "SELECT 1 FROM jobs j WHERE ((j.state = 'queued' AND j.run_at <= $1) \
+                 OR (j.state = 'running' AND j.lease_expires_at < $1)) AND j.tenant_id <> $2 \
              AND j.{} AND (SELECT COUNT(*) FROM jobs r WHERE r.tenant_id = j.tenant_id \
                           AND r.state = 'running' AND r.lease_expires_at >= $1) < $3 LIMIT 1",
             kinds_clause(kinds, 4)

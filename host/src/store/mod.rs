@@ -16,16 +16,18 @@ mod nodes;
 mod pipelines;
 mod plugins;
 mod runs;
+mod selection;
 mod settings;
 mod tenants;
 mod tokens;
 
 pub use jobs::{ClaimPolicy, Claimed, JobFilter, JobRow, JobState, Lease, NewJob};
-pub use messages::{MessageFacts, MessageRow, NewMessage, Page, TRASH};
+pub use messages::{MessageFacts, MessageRow, NewMessage};
 pub use nodes::NodeRow;
 pub use pipelines::PipelineRow;
 pub use plugins::{PluginRow, PluginVersionRow};
 pub use runs::{DoneItem, RUN_JOB, RunItemRow, RunRow, WorkItem};
+pub use selection::TRASH;
 pub use tenants::TenantRow;
 pub use tokens::{TokenCheck, TokenRow};
 
@@ -223,6 +225,15 @@ impl Store {
             }
         })
     }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Now, in Unix milliseconds.

@@ -30,12 +30,9 @@ pub struct NodeRow {
 impl Store {
     /// Registers this process as a node.
     pub async fn register_node(&self, node: &NodeRow) -> Result<()> {
+        // Nodes silent for longer than the retention are pruned by the running nodes
+        // (`queue::Node::prune`).
         let now = now_ms();
-        // Nodes that stopped (or went silent) a day ago are history nobody reads.
-        self.write_one(
-            sqlx::query("DELETE FROM nodes WHERE heartbeat_at < $1").bind(now - 24 * 3600 * 1000),
-        )
-        .await?;
         self.write_one(
             sqlx::query(
                 "INSERT INTO nodes (id, hostname, pid, roles, version, started_at, heartbeat_at, \

@@ -248,8 +248,11 @@ pub(crate) async fn queue_import_runs(
     for pipeline in pipelines {
         let current = to_json(&stages(conn, tenant, &pipeline).await?);
         let open = sqlx::query(
-            "SELECT id, total FROM runs WHERE tenant_id = $1 AND pipeline_id = $2 \
-             AND trigger = 'import' AND status = 'queued' AND stages = $3 ORDER BY id DESC LIMIT 1",
+            "SELECT id, total FROM runs r WHERE tenant_id = $1 AND pipeline_id = $2 \
+             AND trigger = 'import' AND status = 'queued' AND stages = $3 \
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = r.tenant_id \
+                             AND j.id = r.job_id AND j.state IN ('dead', 'cancelled')) \
+             ORDER BY id DESC LIMIT 1",
         )
         .bind(tenant.as_str())
         .bind(&pipeline)
@@ -410,10 +413,13 @@ impl Store {
     /// Cancels a queued or running run, and its job; a finished one is a conflict.
     pub async fn cancel_run(&self, tenant: &TenantId, id: &str) -> Result<RunRow> {
         let run = self.run(tenant, id).await?;
-        if run.status.is_final() {
+        // The run's own status, not the one shown: a run whose job died shows `failed` but is
+        // still queued or running underneath, and cancelling it ends both.
+        let status = self.run_status(tenant, id).await?;
+        if status.is_final() {
             return Err(StoreError::Conflict(format!(
                 "the run is already {}",
-                run.status.as_str()
+                status.as_str()
             )));
         }
         let mut tx = self.write_tx().await?;
@@ -484,11 +490,11 @@ impl Store {
         let mut c = pending.filter.conditions(tenant);
         c.push(
             "m.id <= {}",
-            super::messages::Arg::Text(pending.upto.clone()),
+            super::selection::Arg::Text(pending.upto.clone()),
         );
         c.push(
             "m.id > {}",
-            super::messages::Arg::Text(pending.after.clone()),
+            super::selection::Arg::Text(pending.after.clone()),
         );
         let sql = format!(
             "SELECT m.id FROM messages m WHERE {} ORDER BY m.id LIMIT {ITEM_CHUNK}",

@@ -1,0 +1,114 @@
+//! Which messages a filter selects, as SQL: the conditions a list, a search and a run over a query
+//! share (the run writes its items from the same selection, in chunks).
+
+use crate::domain::{MessageFilter, TenantId};
+use sqlx::Any;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+
+/// The trash folder: where `discard` moves messages. Bytes are never deleted.
+pub const TRASH: &str = "Trash";
+
+/// A WHERE clause with `$n` placeholders and its values, built in order.
+#[derive(Default)]
+pub(super) struct Conditions {
+    sql: Vec<String>,
+    args: Vec<Arg>,
+}
+
+pub(super) enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+impl Conditions {
+    /// Adds `template`; each `{}` in it becomes the placeholder of `arg`.
+    pub(super) fn push(&mut self, template: &str, arg: Arg) {
+        self.args.push(arg);
+        self.sql
+            .push(template.replace("{}", &format!("${}", self.args.len())));
+    }
+
+    pub(super) fn bind<'q>(
+        self,
+        mut query: Query<'q, Any, AnyArguments<'q>>,
+    ) -> Query<'q, Any, AnyArguments<'q>> {
+        for arg in self.args {
+            query = match arg {
+                Arg::Text(s) => query.bind(s),
+                Arg::Int(i) => query.bind(i),
+            };
+        }
+        query
+    }
+
+    pub(super) fn where_clause(&self) -> String {
+        self.sql.join(" AND ")
+    }
+}
+
+/// Turns user words into an FTS5 query that cannot be a syntax error: each word a quoted phrase,
+/// all required.
+fn fts_query(q: &str) -> Option<String> {
+    let words: Vec<String> = q
+        .split_whitespace()
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+fn like_pattern(s: &str) -> String {
+    let escaped = s
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+impl MessageFilter {
+    pub(super) fn conditions(&self, tenant: &TenantId) -> Conditions {
+        let mut c = Conditions::default();
+        // First, so it is $1 and subqueries can name it.
+        c.push("m.tenant_id = {}", Arg::Text(tenant.as_str().to_string()));
+        match &self.folder {
+            Some(folder) => c.push("m.folder = {}", Arg::Text(folder.clone())),
+            None => c.push("m.folder <> {}", Arg::Text(TRASH.into())),
+        }
+        if let Some(tag) = &self.tag {
+            c.push(
+                // $1 is the tenant, not m.tenant_id: an uncorrelated subquery runs once, over
+                // the tag index, instead of once per message.
+                "m.id IN (SELECT t.message_id FROM message_tags t \
+                 WHERE t.tenant_id = $1 AND t.tag = {})",
+                Arg::Text(tag.clone()),
+            );
+        }
+        if let Some(from) = &self.from {
+            c.push(
+                "(LOWER(COALESCE(m.from_address, '')) LIKE {} ESCAPE '\\' \
+                 OR LOWER(COALESCE(m.from_name, '')) LIKE {} ESCAPE '\\')",
+                Arg::Text(like_pattern(from)),
+            );
+        }
+        if let Some(subject) = &self.subject {
+            c.push(
+                "LOWER(COALESCE(m.subject, '')) LIKE {} ESCAPE '\\'",
+                Arg::Text(like_pattern(subject)),
+            );
+        }
+        if let Some(since) = self.since {
+            c.push("m.date >= {}", Arg::Int(since));
+        }
+        if let Some(until) = self.until {
+            c.push("m.date < {}", Arg::Int(until));
+        }
+        if let Some(q) = self.q.as_deref().and_then(fts_query) {
+            c.push(
+                "m.search_rowid IN (SELECT rowid FROM message_search WHERE message_search MATCH {})",
+                Arg::Text(q),
+            );
+        }
+        c
+    }
+}
