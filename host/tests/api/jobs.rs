@@ -74,9 +74,33 @@ async fn a_worker_killed_mid_run_is_taken_over_by_another_and_every_effect_happe
     );
     workers[killed].kill().expect("SIGKILL");
     workers[killed].wait().expect("reaped");
+    let killed_at = chrono::Utc::now().timestamp_millis();
+    // The lease as the killed node last renewed it: nobody may take the job before it runs out.
+    let database = format!("sqlite://{}", dir.path().join("wasmail.db").display());
+    let pool = sqlx::SqlitePool::connect(&database).await.expect("open");
+    let job_id = job["id"].as_str().expect("job id");
+    let (expires_at,): (i64,) = sqlx::query_as("SELECT lease_expires_at FROM jobs WHERE id = $1")
+        .bind(job_id)
+        .fetch_one(&pool)
+        .await
+        .expect("the lease");
 
     // The survivor takes the job over once the lease expires, and finishes the run.
     completes_exactly_once(&api, &t, &rid).await;
+    let (early,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM run_items WHERE run_id = $1 AND done_at > $2 AND done_at < $3",
+    )
+    .bind(&rid)
+    .bind(killed_at)
+    .bind(expires_at)
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    pool.close().await;
+    assert_eq!(
+        early, 0,
+        "items were processed while the dead node's lease still lived"
+    );
     let job = job_of(&api.app, &t, &rid).await;
     assert_eq!(job["status"], "completed", "{job}");
     assert!(job["resumed"].as_i64().expect("resumed") >= 1, "{job}");
@@ -355,4 +379,49 @@ async fn a_damaged_message_fails_its_item_not_the_run() {
     expected.sort_unstable();
     assert_eq!(tagged, expected);
     app.stop().await;
+}
+
+/// A run whose job died shows `failed`; cancelling the job (or the run) ends both, for good: the
+/// run is `cancelled`, not left queued underneath.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_dead_runs_job_cancels_the_run() {
+    let dir = tempfile::tempdir().expect("dir");
+    let one_attempt = [("WASMAIL_JOB_MAX_ATTEMPTS", "1")];
+    let mut server = start_node(dir.path(), Some(ADMIN), &one_attempt).await;
+    let (t, rid) = slow_run_in_progress(&server).await;
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+
+    let mut server = start_node(dir.path(), Some(ADMIN), &one_attempt).await;
+    let app = TestApp::remote(server.app.base.clone());
+    let dead = until(60, "the job to be dead", || {
+        let (app, t) = (&app, &t);
+        async move {
+            let page = expect_json(app.get(&t.token, "/v1/jobs?status=dead").await, 200).await;
+            page["items"]
+                .as_array()
+                .and_then(|items| items.first().cloned())
+        }
+    })
+    .await;
+    assert_eq!(run_state(&app, &t, &rid).await["status"], "failed");
+    let id = dead["id"].as_str().expect("id");
+    let cancelled = expect_json(
+        app.post_json(&t.token, &format!("/v1/jobs/{id}/cancel"), &json!({}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    let run = run_state(&app, &t, &rid).await;
+    assert_eq!(run["status"], "cancelled", "{run}");
+    expect_problem(
+        app.post_json(&t.token, &format!("/v1/runs/{rid}/cancel"), &json!({}))
+            .await,
+        409,
+        "conflict",
+    )
+    .await;
+    signal(&server.child, "TERM");
+    assert!(server.child.wait().expect("exit").success());
 }
