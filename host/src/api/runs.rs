@@ -316,7 +316,7 @@ impl Run {
         Self {
             id: r.id,
             pipeline_id: r.pipeline_id,
-            trigger: r.trigger,
+            trigger: r.trigger.as_str().to_string(),
             status: r.status.into(),
             stages: r.stages.iter().map(Stage::from).collect(),
             counts: RunCounts {

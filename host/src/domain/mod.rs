@@ -1,6 +1,7 @@
-//! The domain: the types every layer shares (tenant and node ids, stages, envelopes, run and item
-//! statuses, selections, what a run produced per message) — they belong to no single layer — and the names wasmail's mail model is
-//! made of, with the rules that make each one safe wherever it goes
+//! The domain: the types every layer shares (tenant and node ids, a tenant's plugin limits, stages,
+//! envelopes, run, item and job statuses, selections, what a run produced per message) — they
+//! belong to no single layer — and the names wasmail's mail model is made of, with the rules that
+//! make each one safe wherever it goes
 //! next: folders become IMAP mailbox names, flags become IMAP flags, reject reasons become SMTP reply
 //! text, forward addresses become SMTP envelope recipients. Plugin output ([`crate::sandbox`]) and
 //! API input ([`crate::api`]) pass through the same constructors, so a value of these types that
@@ -23,6 +24,8 @@ pub mod envelope;
 pub mod flag;
 pub mod folder;
 pub mod ids;
+pub mod job;
+pub mod limits;
 pub mod outcome;
 pub mod pipeline;
 pub mod reason;
@@ -36,6 +39,8 @@ pub use envelope::StoredEnvelope;
 pub use flag::Flag;
 pub use folder::FolderName;
 pub use ids::{NodeId, TenantId};
+pub use job::JobState;
+pub use limits::PluginLimits;
 pub use outcome::{ItemResult, StageResult, StageStatus};
 pub use pipeline::{OnError, QUARANTINE, Stage};
 pub use reason::RejectReason;

@@ -143,4 +143,13 @@ impl Trigger {
             Self::Import => "import",
         }
     }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "api" => Self::Api,
+            "import" => Self::Import,
+            _ => return None,
+        })
+    }
 }

@@ -17,7 +17,6 @@ mod error;
 mod executor;
 mod host;
 mod ledger;
-mod limits;
 mod outcome;
 mod patterns;
 mod permits;
@@ -25,6 +24,8 @@ mod prepare;
 mod runtime;
 mod state;
 
+/// A tenant's limits are part of the tenant (the domain); the sandbox enforces them.
+pub use crate::domain::PluginLimits;
 pub use action::{Action, check_output, checked};
 pub use cache::Keep;
 pub use check::{ALLOWED_IMPORTS, ComponentInfo, FILTER_EXPORT};
@@ -33,7 +34,6 @@ pub use compile_worker::compile_worker;
 pub use error::{Failure, FailureKind, LoadError};
 pub(crate) use ledger::Ledger;
 pub use ledger::{CacheStats, TenantUsage};
-pub use limits::PluginLimits;
 pub use outcome::{LogLevel, LogLine, Outcome};
 pub use patterns::PatternBudget;
 pub use runtime::{Plugin, PreparedPlugin, Runtime, RuntimeOptions};

@@ -21,7 +21,8 @@ mod settings;
 mod tenants;
 mod tokens;
 
-pub use jobs::{ClaimPolicy, Claimed, JobFilter, JobRow, JobState, Lease, NewJob};
+pub use crate::domain::JobState;
+pub use jobs::{ClaimPolicy, Claimed, JobFilter, JobRow, Lease, NewJob};
 pub use messages::{MessageFacts, MessageRow, NewMessage};
 pub use nodes::NodeRow;
 pub use pipelines::PipelineRow;

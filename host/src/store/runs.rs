@@ -33,7 +33,7 @@ pub struct RunRow {
     /// The pipeline it runs.
     pub pipeline_id: String,
     /// `api` or `import`.
-    pub trigger: String,
+    pub trigger: Trigger,
     /// Where it is.
     pub status: RunStatus,
     /// The pipeline's stages when the run was made.
@@ -108,7 +108,11 @@ fn run(row: &AnyRow) -> Result<RunRow> {
     Ok(RunRow {
         id: row.try_get("id")?,
         pipeline_id: row.try_get("pipeline_id")?,
-        trigger: row.try_get("trigger")?,
+        trigger: {
+            let trigger: String = row.try_get("trigger")?;
+            Trigger::parse(&trigger)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown run trigger {trigger:?}")))?
+        },
         status: RunStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown run status {status:?}")))?,
         stages: from_json(&row.try_get::<String, _>("stages")?, "run stages")?,
