@@ -68,7 +68,8 @@ pub struct NewJob {
     pub run_at: i64,
     /// Failed attempts before it is dead.
     pub max_attempts: i64,
-    /// Queuing the same key again (same tenant and kind) returns the existing job.
+    /// Queuing the same key again (same tenant and kind) returns the existing job, for as long as
+    /// the job is kept (completed and cancelled jobs are pruned after `job_retention_hours`).
     pub idempotency_key: Option<String>,
 }
 
