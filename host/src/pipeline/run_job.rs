@@ -68,6 +68,25 @@ fn fails_every_attempt(e: &PipelineError) -> bool {
     }
 }
 
+/// Whether a failed commit is about the item's own data (damaged rows, a constraint it breaks)
+/// rather than the database as a whole.
+fn concerns_the_item(e: &StoreError) -> bool {
+    match e {
+        StoreError::Corrupt(_) => true,
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            use sqlx::error::ErrorKind;
+            matches!(
+                db.kind(),
+                ErrorKind::UniqueViolation
+                    | ErrorKind::ForeignKeyViolation
+                    | ErrorKind::NotNullViolation
+                    | ErrorKind::CheckViolation
+            )
+        }
+        _ => false,
+    }
+}
+
 /// Why an attempt stopped early.
 enum Stop {
     /// The answer to give the queue.
@@ -290,8 +309,11 @@ impl RunJobs {
     async fn cancelled(&self, tenant: &TenantId, run: &str) -> Result<(), PipelineError> {
         loop {
             tokio::time::sleep(CANCEL_POLL).await;
-            if self.store.run_status(tenant, run).await? != RunStatus::Running {
-                return Ok(());
+            match self.store.run_status(tenant, run).await {
+                Ok(RunStatus::Running) => {}
+                Ok(_) => return Ok(()),
+                // Not a reason to drop the batch's work: the next poll looks again.
+                Err(e) => tracing::warn!(run, "cannot look whether the run was cancelled: {e}"),
             }
         }
     }
@@ -311,12 +333,19 @@ impl RunJobs {
             ),
         }
         for one in done {
-            if let Err(e) = self
+            match self
                 .store
                 .complete_items(lease, run, std::slice::from_ref(&one), apply_to)
                 .await
             {
-                self.item_failed(lease, run, &one.item, e.into()).await?;
+                Ok(_) => {}
+                // This item's data: it fails (or is tried again), the others go on.
+                Err(e) if concerns_the_item(&e) => {
+                    self.item_failed(lease, run, &one.item, e.into()).await?
+                }
+                // The database itself (busy, unreachable, full): the job retries later, and no
+                // item is charged an attempt for it.
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(())

@@ -2,7 +2,7 @@
 
 use super::{Result, Services, missing};
 use crate::domain::TenantId;
-use crate::store::{JobRow, RUN_JOB};
+use crate::store::{JobRow, RUN_JOB, StoreError};
 
 /// Revives a dead job: queued now with its attempts reset (409 unless it is dead).
 pub async fn retry(svc: &Services, tenant: &TenantId, id: &str) -> Result<JobRow> {
@@ -21,11 +21,18 @@ pub async fn cancel(svc: &Services, tenant: &TenantId, id: &str) -> Result<JobRo
     let job = svc.store.job(tenant, id).await.map_err(missing("job"))?;
     if job.kind == RUN_JOB
         && let Some(run) = job.payload.get("run_id").and_then(|v| v.as_str())
-        && let Ok(status) = svc.store.run_status(tenant, run).await
-        && !status.is_final()
     {
-        svc.store.cancel_run(tenant, run).await?;
-        return Ok(svc.store.job(tenant, id).await?);
+        // The run's own status (a run whose job died shows `failed` but is not over). A run that
+        // is gone leaves only its job to cancel; any other failure is the answer.
+        let open = match svc.store.run_status(tenant, run).await {
+            Ok(status) => !status.is_final(),
+            Err(StoreError::NotFound) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if open {
+            svc.store.cancel_run(tenant, run).await?;
+            return Ok(svc.store.job(tenant, id).await?);
+        }
     }
     svc.store
         .cancel_job(tenant, id)

@@ -254,8 +254,8 @@ pub(crate) async fn queue_import_runs(
         let open = sqlx::query(
             "SELECT id, total FROM runs r WHERE tenant_id = $1 AND pipeline_id = $2 \
              AND trigger = 'import' AND status = 'queued' AND stages = $3 \
-             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = r.tenant_id \
-                             AND j.id = r.job_id AND j.state IN ('dead', 'cancelled')) \
+             AND EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = r.tenant_id \
+                         AND j.id = r.job_id AND j.state IN ('queued', 'running')) \
              ORDER BY id DESC LIMIT 1",
         )
         .bind(tenant.as_str())
@@ -427,7 +427,7 @@ impl Store {
             )));
         }
         let mut tx = self.write_tx().await?;
-        sqlx::query(
+        let cancelled = sqlx::query(
             "UPDATE runs SET status = 'cancelled', finished_at = $1 \
              WHERE tenant_id = $2 AND id = $3 AND status IN ('queued', 'running')",
         )
@@ -436,6 +436,10 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        if cancelled.rows_affected() == 0 {
+            // It ended between the look above and this write: its job ended with it.
+            return Err(StoreError::Conflict("the run has already ended".into()));
+        }
         if let Some(job) = &run.job_id {
             cancel_job_in(&mut tx, tenant, job).await?;
         }
