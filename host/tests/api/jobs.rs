@@ -31,6 +31,44 @@ async fn until<T, F: Future<Output = Option<T>>>(
     }
 }
 
+/// A server whose run's job died: one attempt allowed, the node SIGKILLed mid-run, a new node
+/// started over the same data, and the job found dead once the old lease ran out.
+struct DeadRun {
+    server: ServerProcess,
+    app: TestApp,
+    t: Tenant,
+    rid: String,
+    dead: Value,
+}
+
+async fn dead_run(dir: &std::path::Path) -> DeadRun {
+    let one_attempt = [("WASMAIL_JOB_MAX_ATTEMPTS", "1")];
+    let mut server = start_node(dir, Some(ADMIN), &one_attempt).await;
+    let (t, rid) = slow_run_in_progress(&server).await;
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+
+    let server = start_node(dir, Some(ADMIN), &one_attempt).await;
+    let app = TestApp::remote(server.app.base.clone());
+    let dead = until(60, "the job to be dead", || {
+        let (app, t) = (&app, &t);
+        async move {
+            let page = expect_json(app.get(&t.token, "/v1/jobs?status=dead").await, 200).await;
+            page["items"]
+                .as_array()
+                .and_then(|items| items.first().cloned())
+        }
+    })
+    .await;
+    DeadRun {
+        server,
+        app,
+        t,
+        rid,
+        dead,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_run_is_taken_over_by_another_and_every_effect_happens_once() {
     let dir = tempfile::tempdir().expect("dir");
@@ -129,24 +167,13 @@ async fn a_worker_killed_mid_run_is_taken_over_by_another_and_every_effect_happe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_whose_node_died_on_its_last_attempt_is_dead_until_retried() {
     let dir = tempfile::tempdir().expect("dir");
-    let one_attempt = [("WASMAIL_JOB_MAX_ATTEMPTS", "1")];
-    let mut server = start_node(dir.path(), Some(ADMIN), &one_attempt).await;
-    let (t, rid) = slow_run_in_progress(&server).await;
-    server.child.kill().expect("SIGKILL");
-    server.child.wait().expect("reaped");
-
-    let mut server = start_node(dir.path(), Some(ADMIN), &one_attempt).await;
-    let app = TestApp::remote(server.app.base.clone());
-    let dead = until(60, "the job to be dead", || {
-        let (app, t) = (&app, &t);
-        async move {
-            let page = expect_json(app.get(&t.token, "/v1/jobs?status=dead").await, 200).await;
-            page["items"]
-                .as_array()
-                .and_then(|items| items.first().cloned())
-        }
-    })
-    .await;
+    let DeadRun {
+        mut server,
+        app,
+        t,
+        rid,
+        dead,
+    } = dead_run(dir.path()).await;
     assert_eq!(dead["kind"], "pipeline_run");
     assert_eq!(dead["payload"]["run_id"], rid.as_str());
     let error = dead["last_error"].as_str().expect("why").to_string();
@@ -386,24 +413,13 @@ async fn a_damaged_message_fails_its_item_not_the_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_dead_runs_job_cancels_the_run() {
     let dir = tempfile::tempdir().expect("dir");
-    let one_attempt = [("WASMAIL_JOB_MAX_ATTEMPTS", "1")];
-    let mut server = start_node(dir.path(), Some(ADMIN), &one_attempt).await;
-    let (t, rid) = slow_run_in_progress(&server).await;
-    server.child.kill().expect("SIGKILL");
-    server.child.wait().expect("reaped");
-
-    let mut server = start_node(dir.path(), Some(ADMIN), &one_attempt).await;
-    let app = TestApp::remote(server.app.base.clone());
-    let dead = until(60, "the job to be dead", || {
-        let (app, t) = (&app, &t);
-        async move {
-            let page = expect_json(app.get(&t.token, "/v1/jobs?status=dead").await, 200).await;
-            page["items"]
-                .as_array()
-                .and_then(|items| items.first().cloned())
-        }
-    })
-    .await;
+    let DeadRun {
+        mut server,
+        app,
+        t,
+        rid,
+        dead,
+    } = dead_run(dir.path()).await;
     assert_eq!(run_state(&app, &t, &rid).await["status"], "failed");
     let id = dead["id"].as_str().expect("id");
     let cancelled = expect_json(
