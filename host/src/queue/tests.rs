@@ -2,7 +2,7 @@
 
 use super::{Handler, JobContext, Outcome, QueueOptions, Runner};
 use crate::domain::{NodeId, TenantId};
-use crate::store::{ClaimPolicy, JobRow, JobState, NewJob, Store, now_ms};
+use crate::store::{ClaimPolicy, Claimed, JobRow, JobState, NewJob, Store, now_ms};
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -17,6 +17,14 @@ async fn store(dir: &std::path::Path) -> Store {
     let store = Store::connect(None, dir).await.expect("connect");
     store.migrate().await.expect("migrate");
     store
+}
+
+/// One claim of a job of the test kind by `node`.
+async fn claim(store: &Store, node: &str, policy: ClaimPolicy) -> Option<Claimed> {
+    store
+        .claim_job(&NodeId::new(node), &[KIND], policy)
+        .await
+        .expect("claim")
 }
 
 fn job(tenant: &str, max_attempts: i64) -> NewJob {
@@ -219,30 +227,17 @@ async fn a_live_lease_is_never_taken_and_an_expired_one_is_fenced_off() {
     let store = store(dir.path()).await;
     let tenant = TenantId::new("t");
     store.enqueue(&job("t", 5)).await.expect("enqueue");
-    let kinds = [KIND];
     let short = ClaimPolicy {
         lease_ms: 300,
         per_tenant: 8,
     };
-    let first = store
-        .claim_job(&NodeId::new("a"), &kinds, short)
-        .await
-        .expect("claim")
-        .expect("a job");
+    let first = claim(&store, "a", short).await.expect("a job");
     assert!(!first.interrupted);
     // A node starting now finds nothing to take: the lease is live.
-    assert!(
-        store
-            .claim_job(&NodeId::new("b"), &kinds, short)
-            .await
-            .expect("claim")
-            .is_none()
-    );
+    assert!(claim(&store, "b", short).await.is_none());
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let second = store
-        .claim_job(&NodeId::new("b"), &kinds, short)
+    let second = claim(&store, "b", short)
         .await
-        .expect("claim")
         .expect("the expired lease is reclaimed");
     assert!(second.interrupted, "the new holder knows it resumes");
     assert!(second.lease.token > first.lease.token);
@@ -260,26 +255,15 @@ async fn a_job_whose_node_vanished_on_its_last_attempt_is_dead_even_when_nothing
     let store = store(dir.path()).await;
     let tenant = TenantId::new("t");
     let id = store.enqueue(&job("t", 1)).await.expect("enqueue").id;
-    let kinds = [KIND];
     let short = ClaimPolicy {
         lease_ms: 100,
         per_tenant: 8,
     };
-    let first = store
-        .claim_job(&NodeId::new("a"), &kinds, short)
-        .await
-        .expect("claim")
-        .expect("a job");
+    let first = claim(&store, "a", short).await.expect("a job");
     // Node a vanishes; its lease runs out (a lower bound on time passing, not a wait for work).
     tokio::time::sleep(Duration::from_millis(250)).await;
     // The only job is buried, not claimed: the claim finds nothing, and the burial sticks.
-    assert!(
-        store
-            .claim_job(&NodeId::new("b"), &kinds, short)
-            .await
-            .expect("claim")
-            .is_none()
-    );
+    assert!(claim(&store, "b", short).await.is_none());
     let dead = store.job(&tenant, &id).await.expect("job");
     assert_eq!(dead.state, JobState::Dead);
     assert!(
@@ -306,9 +290,8 @@ async fn claims_serve_the_tenant_with_the_least_running_first_and_cap_each_tenan
         lease_ms: 30_000,
         per_tenant: 2,
     };
-    let node = NodeId::new("a");
     let mut tenants = Vec::new();
-    while let Some(claimed) = store.claim_job(&node, &kinds, policy).await.expect("claim") {
+    while let Some(claimed) = claim(&store, "a", policy).await {
         tenants.push(claimed.job.tenant.to_string());
     }
     // busy's first job is oldest; then quiet (nothing running) goes before busy's second; then
@@ -348,43 +331,29 @@ async fn pruning_drops_finished_jobs_past_retention_and_keeps_dead_and_pending_o
     let dir = tempfile::tempdir().expect("dir");
     let store = store(dir.path()).await;
     let tenant = TenantId::new("t");
-    let kinds = [KIND];
     let policy = ClaimPolicy {
         lease_ms: 30_000,
         per_tenant: 8,
     };
-    let node = NodeId::new("a");
     let mut ids = HashMap::new();
     for name in ["completed", "cancelled", "dead", "running", "queued"] {
         ids.insert(name, store.enqueue(&job("t", 1)).await.expect("enqueue").id);
     }
     // Claims take the oldest first: completed, then dead, then running.
-    let claimed = store
-        .claim_job(&node, &kinds, policy)
-        .await
-        .expect("claim")
-        .expect("job");
+    let claimed = claim(&store, "a", policy).await.expect("job");
     assert!(store.complete_job(&claimed.lease).await.expect("complete"));
     store
         .cancel_job(&tenant, &ids["cancelled"])
         .await
         .expect("cancel");
-    let claimed = store
-        .claim_job(&node, &kinds, policy)
-        .await
-        .expect("claim")
-        .expect("job");
+    let claimed = claim(&store, "a", policy).await.expect("job");
     assert!(
         store
             .bury_job(&claimed.lease, "broken")
             .await
             .expect("bury")
     );
-    store
-        .claim_job(&node, &kinds, policy)
-        .await
-        .expect("claim")
-        .expect("job");
+    claim(&store, "a", policy).await.expect("job");
     // Nothing is old enough yet.
     assert_eq!(
         store

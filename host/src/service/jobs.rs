@@ -22,16 +22,13 @@ pub async fn cancel(svc: &Services, tenant: &TenantId, id: &str) -> Result<JobRo
     if job.kind == RUN_JOB
         && let Some(run) = job.payload.get("run_id").and_then(|v| v.as_str())
     {
-        // The run's own status (a run whose job died shows `failed` but is not over). A run that
-        // is gone leaves only its job to cancel; any other failure is the answer.
-        let open = match svc.store.run_status(tenant, run).await {
-            Ok(status) => !status.is_final(),
-            Err(StoreError::NotFound) => false,
+        // Cancelling the run decides by the run's own status (a run whose job died shows
+        // `failed` but is not over). A run that ended or is gone leaves only its job to cancel;
+        // any other failure is the answer.
+        match svc.store.cancel_run(tenant, run).await {
+            Ok(_) => return Ok(svc.store.job(tenant, id).await?),
+            Err(StoreError::Conflict(_) | StoreError::NotFound) => {}
             Err(e) => return Err(e.into()),
-        };
-        if open {
-            svc.store.cancel_run(tenant, run).await?;
-            return Ok(svc.store.job(tenant, id).await?);
         }
     }
     svc.store

@@ -196,9 +196,9 @@ pub(crate) async fn insert_job(conn: &mut AnyConnection, new: &NewJob) -> Result
 /// Inside a holder's write transaction: proves the lease is still this holder's, or fails with
 /// [`StoreError::LeaseLost`] so the transaction rolls back. A read, not a write: on SQLite the
 /// write transaction (`BEGIN IMMEDIATE`) already excludes every other writer until it commits, so
-/// no one can take the lease between this check and the commit — and every item of a run commits
-/// through here, so a row write per item would cost (measured: ~5% of a run's time). PostgreSQL
-/// will need the same read to lock the job row (`FOR SHARE`).
+/// no one can take the lease between this check and the commit, and a write would only add a
+/// row update to every commit. PostgreSQL will need the same read to lock the job row
+/// (`FOR SHARE`).
 pub(crate) async fn fence(conn: &mut AnyConnection, lease: &Lease) -> Result<()> {
     let holder = sqlx::query(&format!("SELECT 1 FROM jobs WHERE {}", held(1)))
         .bind(lease.tenant.as_str())
@@ -417,8 +417,8 @@ impl Store {
     ) -> Result<bool> {
         let now = now_ms();
         let sql = format!(
-            "SELECT 1 FROM jobs j WHERE ((j.state = 'queued' AND j.run_at <= $1) \
-                 OR (j.state = 'running' AND j.lease_expires_at < $1)) AND j.tenant_id <> $2 \
+            // READY's columns are the outer `j`'s: the subquery names its own rows `r`.
+            "SELECT 1 FROM jobs j WHERE {READY} AND j.tenant_id <> $2 \
              AND j.{} AND (SELECT COUNT(*) FROM jobs r WHERE r.tenant_id = j.tenant_id \
                           AND r.state = 'running' AND r.lease_expires_at >= $1) < $3 LIMIT 1",
             kinds_clause(kinds, 4)

@@ -417,16 +417,9 @@ impl Store {
     /// Cancels a queued or running run, and its job; a finished one is a conflict.
     pub async fn cancel_run(&self, tenant: &TenantId, id: &str) -> Result<RunRow> {
         let run = self.run(tenant, id).await?;
-        // The run's own status, not the one shown: a run whose job died shows `failed` but is
-        // still queued or running underneath, and cancelling it ends both.
-        let status = self.run_status(tenant, id).await?;
-        if status.is_final() {
-            return Err(StoreError::Conflict(format!(
-                "the run is already {}",
-                status.as_str()
-            )));
-        }
         let mut tx = self.write_tx().await?;
+        // The run's own status decides, not the one shown: a run whose job died shows `failed`
+        // but is still queued or running underneath, and cancelling it ends both.
         let cancelled = sqlx::query(
             "UPDATE runs SET status = 'cancelled', finished_at = $1 \
              WHERE tenant_id = $2 AND id = $3 AND status IN ('queued', 'running')",
@@ -437,8 +430,12 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if cancelled.rows_affected() == 0 {
-            // It ended between the look above and this write: its job ended with it.
-            return Err(StoreError::Conflict("the run has already ended".into()));
+            drop(tx);
+            let status = self.run_status(tenant, id).await?;
+            return Err(StoreError::Conflict(format!(
+                "the run is already {}",
+                status.as_str()
+            )));
         }
         if let Some(job) = &run.job_id {
             cancel_job_in(&mut tx, tenant, job).await?;
@@ -565,26 +562,24 @@ impl Store {
     }
 
     /// Commits processed items under the job's lease, in one transaction (one fence check and
-    /// one commit for a whole batch: a transaction per item made the commits a tenth of a run's
-    /// time). For each, `apply` turns the message's current envelope into the new one and the
+    /// one commit for a whole batch rather than one per item). For each, `apply` turns the message's current envelope into the new one and the
     /// folders to copy it to; the new envelope, the copies and the item's result are written
     /// together. A message deleted meanwhile makes its item `missing`. An item already done (by a
-    /// holder before this one) is left as it is: effects happen once. Returns each item's status.
+    /// holder before this one) is left as it is: effects happen once.
     pub async fn complete_items(
         &self,
         lease: &Lease,
         run: &str,
         done: &[DoneItem],
         apply: impl Fn(&ItemResult, StoredEnvelope) -> (StoredEnvelope, Vec<String>),
-    ) -> Result<Vec<ItemStatus>> {
+    ) -> Result<()> {
         let mut tx = self.write_tx().await?;
         fence(&mut tx, lease).await?;
-        let mut statuses = Vec::with_capacity(done.len());
         for item in done {
-            statuses.push(commit_item(&mut tx, &lease.tenant, run, item, &apply).await?);
+            commit_item(&mut tx, &lease.tenant, run, item, &apply).await?;
         }
         tx.commit().await?;
-        Ok(statuses)
+        Ok(())
     }
 
     /// Records a failed attempt at an item: a permanent failure, or the last of `max_attempts`
@@ -668,7 +663,7 @@ async fn commit_item(
     run: &str,
     done: &DoneItem,
     apply: &impl Fn(&ItemResult, StoredEnvelope) -> (StoredEnvelope, Vec<String>),
-) -> Result<ItemStatus> {
+) -> Result<()> {
     let item = &done.item;
     let still_pending = sqlx::query(
         "SELECT 1 FROM run_items WHERE tenant_id = $1 AND run_id = $2 AND seq = $3 \
@@ -680,7 +675,7 @@ async fn commit_item(
     .fetch_optional(&mut *conn)
     .await?;
     if still_pending.is_none() {
-        return Ok(done.status);
+        return Ok(());
     }
     let status = match read_envelope(&mut *conn, tenant, &item.message_id).await? {
         None => ItemStatus::Missing,
@@ -707,5 +702,5 @@ async fn commit_item(
     .bind(now_ms())
     .execute(&mut *conn)
     .await?;
-    Ok(status)
+    Ok(())
 }

@@ -401,6 +401,17 @@ impl Drop for WorkerProcess {
     }
 }
 
+/// The server's SQLite database under `data_dir`, opened directly: for what the API does not
+/// show (items' commit times, leases) and for damage no API can do.
+pub async fn open_database(data_dir: &Path) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        data_dir.join("wasmail.db").display()
+    ))
+    .await
+    .expect("open the database")
+}
+
 /// Starts `wasmail serve` on port 0 over `data_dir`, with the test admin token; the address comes
 /// from what it prints.
 pub async fn start(data_dir: &Path) -> ServerProcess {

@@ -114,8 +114,7 @@ async fn a_worker_killed_mid_run_is_taken_over_by_another_and_every_effect_happe
     workers[killed].wait().expect("reaped");
     let killed_at = chrono::Utc::now().timestamp_millis();
     // The lease as the killed node last renewed it: nobody may take the job before it runs out.
-    let database = format!("sqlite://{}", dir.path().join("wasmail.db").display());
-    let pool = sqlx::SqlitePool::connect(&database).await.expect("open");
+    let pool = open_database(dir.path()).await;
     let job_id = job["id"].as_str().expect("job id");
     let (expires_at,): (i64,) = sqlx::query_as("SELECT lease_expires_at FROM jobs WHERE id = $1")
         .bind(job_id)
@@ -273,10 +272,7 @@ async fn a_huge_run_of_one_tenant_delays_a_small_run_of_another_by_at_most_a_bat
     let seed_id = seed["message"]["id"].as_str().expect("id").to_string();
     // 99,999 more rows that share the seed's bytes, written straight into the database (importing
     // 100,000 messages over HTTP would take minutes; the run does not know the difference).
-    let database = format!("sqlite://{}", dir.path().join("wasmail.db").display());
-    let pool = sqlx::SqlitePool::connect(&database)
-        .await
-        .expect("open the database");
+    let pool = open_database(dir.path()).await;
     let columns = "folder, flags, tags, trashed_from, subject, from_name, from_address, date, \
                    message_id, size, sha256, attachments, parsed, received_at, search_rowid, raw_id";
     sqlx::query(&format!(
@@ -324,7 +320,7 @@ async fn a_huge_run_of_one_tenant_delays_a_small_run_of_another_by_at_most_a_bat
     assert_eq!(finished["counts"]["ok"], 10);
     // What the huge run processed between the small run's creation and its end, from the times
     // the items were committed (polling the API would also count what ran after the small run).
-    let pool = sqlx::SqlitePool::connect(&database).await.expect("open");
+    let pool = open_database(dir.path()).await;
     let (interleaved,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM run_items i, runs s WHERE i.run_id = $1 AND s.id = $2 \
          AND i.done_at > s.created_at AND i.done_at < s.finished_at",
@@ -361,12 +357,7 @@ async fn a_damaged_message_fails_its_item_not_the_run() {
         let imported = app.import(&t, &mail(&format!("m{i}"), "x")).await;
         ids.push(imported["message"]["id"].as_str().expect("id").to_string());
     }
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("wasmail.db").display()
-    ))
-    .await
-    .expect("open the database");
+    let pool = open_database(dir.path()).await;
     sqlx::query("UPDATE messages SET flags = 'not json' WHERE id = $1")
         .bind(&ids[1])
         .execute(&pool)
