@@ -24,10 +24,17 @@ fn mixed_calls_from_many_tasks() {
     let rules_config = config(
         r#"{"rules": [{"name": "n", "when": {"field": "subject", "matches": "^job (\\d+)$"}, "then": [{"tag": "numbered"}]}]}"#,
     );
+    // Only the loops get the short deadline that stops them: the other calls must finish with
+    // their own answer (a memory failure, a trap, actions) even when 240 calls share two cores and
+    // wait their turn longer than 40 ms.
     let limits = PluginLimits {
-        deadline_ms: 40,
+        deadline_ms: 5_000,
         memory_bytes: 8 << 20,
         ..PluginLimits::default()
+    };
+    let loop_limits = PluginLimits {
+        deadline_ms: 40,
+        ..limits.clone()
     };
 
     let jobs: Vec<Job> = (0..240)
@@ -43,11 +50,12 @@ fn mixed_calls_from_many_tasks() {
     let results = tokio.block_on(async {
         let mut handles = Vec::new();
         for (i, job) in jobs.iter().copied().enumerate() {
-            let (rules, hostile, rules_config, limits) = (
+            let (rules, hostile, rules_config, limits, loop_limits) = (
                 rules.clone(),
                 hostile.clone(),
                 rules_config.clone(),
                 limits.clone(),
+                loop_limits.clone(),
             );
             handles.push(tokio::spawn(async move {
                 // Each message is different, so a mix-up between calls would show.
@@ -62,7 +70,7 @@ fn mixed_calls_from_many_tasks() {
                     Job::Rules => runtime().run(&rules, msg, rules_config, &limits).await,
                     Job::Loop => {
                         runtime()
-                            .run(&hostile, msg, config(r#"{"do": "loop"}"#), &limits)
+                            .run(&hostile, msg, config(r#"{"do": "loop"}"#), &loop_limits)
                             .await
                     }
                     Job::Grow => {
