@@ -20,6 +20,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The database (`DATABASE_URL`); unset means SQLite at `<data_dir>/wasmail.db`.
     pub database_url: Option<SecretString>,
+    /// Connections this node keeps to PostgreSQL at most (`WASMAIL_DB_POOL`). Every node of a
+    /// cluster holds up to this many, plus one listening for notifications: keep
+    /// `nodes x (db_pool + 1)` under the server's `max_connections` (100 by default). SQLite uses
+    /// 8 whatever this says (one writer at a time; readers in WAL).
+    pub db_pool: u32,
     /// The admin token (`WASMAIL_ADMIN_TOKEN`). Unset on a fresh data dir: one is generated, printed
     /// once, and only its hash is kept.
     pub admin_token: Option<SecretString>,
@@ -84,6 +89,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
             database_url: None,
+            db_pool: crate::store::DEFAULT_PG_POOL,
             admin_token: None,
             jwt_secret: None,
             max_message_bytes: 64 << 20,

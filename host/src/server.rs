@@ -117,6 +117,12 @@ impl Core {
             let (node, stop) = (self.node.clone(), stop.clone());
             tokio::spawn(async move { node.heartbeat(stop).await })
         };
+        // Every node listens (an API-only node caches tenant lookups too).
+        let listener = tokio::spawn(crate::queue::listen::run(
+            self.store.clone(),
+            self.runner.clone(),
+            stop.clone(),
+        ));
         if execute {
             let runner = self.runner.clone();
             let mut stopping = stop.clone();
@@ -129,6 +135,7 @@ impl Core {
             }
         }
         let _ = heartbeat.await;
+        let _ = listener.await;
         self.node.stopped().await;
     }
 }
@@ -145,7 +152,7 @@ pub async fn open_store(config: &Config) -> Result<Store, ServerError> {
         .database_url
         .as_ref()
         .map(|u| u.expose_secret().to_string());
-    let store = Store::connect(url.as_deref(), &config.data_dir).await?;
+    let store = Store::connect_sized(url.as_deref(), &config.data_dir, config.db_pool).await?;
     store.migrate().await?;
     Ok(store.with_run_attempts(i64::from(config.job_max_attempts)))
 }

@@ -13,6 +13,7 @@
 //! their effects idempotent (a run's items commit once each, under the fence).
 
 pub mod backoff;
+pub mod listen;
 pub mod node;
 pub mod runner;
 

@@ -1,4 +1,5 @@
-//! The queue against a real SQLite database: two stores on one file stand for two processes.
+//! The queue against a real database — SQLite, or PostgreSQL when `WASMAIL_TEST_DATABASE` is set:
+//! two stores on one database stand for two processes.
 
 use super::{Handler, JobContext, Outcome, QueueOptions, Runner};
 use crate::domain::{NodeId, TenantId};
@@ -13,10 +14,40 @@ use tokio::sync::watch;
 
 const KIND: &str = "test";
 
-async fn store(dir: &std::path::Path) -> Store {
-    let store = Store::connect(None, dir).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    store
+/// A data dir and, on PostgreSQL, the test's own database.
+struct TestDir {
+    dir: tempfile::TempDir,
+    db: Option<crate::store::testing::TestDatabase>,
+}
+
+impl TestDir {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("dir"),
+            db: crate::store::testing::TestDatabase::create(),
+        }
+    }
+
+    /// A store on the test's database (another call: another process's view of the same one).
+    async fn store(&self) -> Store {
+        let url = self.db.as_ref().map(|db| db.url.as_str());
+        let store = Store::connect(url, self.dir.path()).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        // The tenants the tests queue jobs for (their rows must exist: foreign keys on PostgreSQL).
+        for tenant in ["t", "u", "busy", "quiet"] {
+            crate::store::on_pool!(store, |c| {
+                sqlx::query(
+                    "INSERT INTO tenants (id, name, limits, created_at) VALUES ($1, $1, '{}', 0) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(tenant)
+                .execute(c)
+                .await
+                .expect("tenant");
+            });
+        }
+        store
+    }
 }
 
 /// One claim of a job of the test kind by `node`.
@@ -124,9 +155,9 @@ async fn run_until_idle(runners: &[Runner], store: &Store, ids: &[String], tenan
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_racing_for_the_same_jobs_never_run_one_twice() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = TestDir::new();
     // Two pools on one file: as two processes would be.
-    let (a, b) = (store(dir.path()).await, store(dir.path()).await);
+    let (a, b) = (dir.store().await, dir.store().await);
     let tenant = TenantId::new("t");
     let mut ids = Vec::new();
     for _ in 0..200 {
@@ -171,8 +202,8 @@ async fn two_nodes_racing_for_the_same_jobs_never_run_one_twice() {
 
 #[tokio::test]
 async fn a_job_that_keeps_failing_is_dead_after_its_attempts_and_retry_revives_it() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = store(dir.path()).await;
+    let dir = TestDir::new();
+    let store = dir.store().await;
     let tenant = TenantId::new("t");
     let id = store.enqueue(&job("t", 3)).await.expect("enqueue").id;
     let recorder = Arc::new(Recorder::default());
@@ -223,8 +254,8 @@ async fn a_job_that_keeps_failing_is_dead_after_its_attempts_and_retry_revives_i
 
 #[tokio::test]
 async fn a_live_lease_is_never_taken_and_an_expired_one_is_fenced_off() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = store(dir.path()).await;
+    let dir = TestDir::new();
+    let store = dir.store().await;
     let tenant = TenantId::new("t");
     store.enqueue(&job("t", 5)).await.expect("enqueue");
     let short = ClaimPolicy {
@@ -251,8 +282,8 @@ async fn a_live_lease_is_never_taken_and_an_expired_one_is_fenced_off() {
 
 #[tokio::test]
 async fn a_job_whose_node_vanished_on_its_last_attempt_is_dead_even_when_nothing_else_waits() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = store(dir.path()).await;
+    let dir = TestDir::new();
+    let store = dir.store().await;
     let tenant = TenantId::new("t");
     let id = store.enqueue(&job("t", 1)).await.expect("enqueue").id;
     let short = ClaimPolicy {
@@ -279,8 +310,8 @@ async fn a_job_whose_node_vanished_on_its_last_attempt_is_dead_even_when_nothing
 
 #[tokio::test]
 async fn claims_serve_the_tenant_with_the_least_running_first_and_cap_each_tenant() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = store(dir.path()).await;
+    let dir = TestDir::new();
+    let store = dir.store().await;
     for _ in 0..5 {
         store.enqueue(&job("busy", 5)).await.expect("enqueue");
     }
@@ -313,8 +344,8 @@ async fn claims_serve_the_tenant_with_the_least_running_first_and_cap_each_tenan
 
 #[tokio::test]
 async fn an_idempotency_key_queues_a_job_once_per_tenant_and_kind() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = store(dir.path()).await;
+    let dir = TestDir::new();
+    let store = dir.store().await;
     let keyed = |tenant: &str| NewJob {
         idempotency_key: Some("once".into()),
         ..job(tenant, 3)
@@ -328,8 +359,8 @@ async fn an_idempotency_key_queues_a_job_once_per_tenant_and_kind() {
 
 #[tokio::test]
 async fn pruning_drops_finished_jobs_past_retention_and_keeps_dead_and_pending_ones() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = store(dir.path()).await;
+    let dir = TestDir::new();
+    let store = dir.store().await;
     let tenant = TenantId::new("t");
     let policy = ClaimPolicy {
         lease_ms: 30_000,

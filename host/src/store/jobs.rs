@@ -3,18 +3,25 @@
 //! Claiming happens in one write transaction: jobs whose lease expired after their last attempt die,
 //! then the tenant to serve is chosen — the one with the fewest jobs running cluster-wide (every
 //! node's leases are rows here), under the per-tenant cap, oldest ready job first — and its oldest
-//! ready job is leased with `UPDATE ... RETURNING`. On SQLite the transaction is the single writer;
-//! on PostgreSQL the same choice takes `FOR UPDATE SKIP LOCKED` on the job row instead (the next
-//! issue), so the statements are written to need nothing else.
+//! ready job is leased with `UPDATE ... RETURNING`. On SQLite the transaction is the single writer.
+//! On PostgreSQL several nodes claim at once: the chosen tenant's claims are serialised by a
+//! transaction-scoped advisory lock (so its cap holds exactly: the count of its running jobs is taken
+//! again under the lock), and the job row is taken `FOR UPDATE SKIP LOCKED`, so a job that another
+//! transaction holds (a claim, a holder's fenced commit) is passed over instead of waited for.
+//! Queuing a job notifies `wasmail_jobs` (delivered at commit) to wake every node's workers.
 //!
 //! Every write a holder makes names its lease ([`Lease`]): owner and token. A holder whose lease
 //! expired and was reclaimed by another node (token moved on), or whose job was cancelled, changes
 //! nothing and learns it (`false`, or [`StoreError::LeaseLost`] inside a transaction).
 
-use super::{Page, Result, Store, StoreError, from_json, new_id, now_ms, to_json};
+use super::{
+    Backend, DbRow, Page, Result, Store, StoreError, WriteTx, from_json, new_id, now_ms, on_pool,
+    on_tx, to_json,
+};
 use crate::domain::{JobState, NodeId, TenantId};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+
+/// The PostgreSQL channel that wakes workers when a job is queued or ready again.
+pub const JOBS_CHANNEL: &str = "wasmail_jobs";
 
 /// A stored job.
 #[derive(Debug, Clone)]
@@ -134,80 +141,107 @@ fn held(first: usize) -> String {
 const READY: &str =
     "((state = 'queued' AND run_at <= $1) OR (state = 'running' AND lease_expires_at < $1))";
 
-fn job(row: &AnyRow) -> Result<JobRow> {
-    let state: String = row.try_get("state")?;
+fn job(row: &impl DbRow) -> Result<JobRow> {
+    let state: String = row.col("state")?;
     Ok(JobRow {
-        tenant: TenantId::new(row.try_get::<String, _>("tenant_id")?),
-        id: row.try_get("id")?,
-        kind: row.try_get("kind")?,
-        payload: from_json(&row.try_get::<String, _>("payload")?, "job payload")?,
+        tenant: TenantId::new(row.col::<String>("tenant_id")?),
+        id: row.col("id")?,
+        kind: row.col("kind")?,
+        payload: from_json(&row.col::<String>("payload")?, "job payload")?,
         state: JobState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown job state {state:?}")))?,
-        run_at: row.try_get("run_at")?,
-        attempts: row.try_get("attempts")?,
-        max_attempts: row.try_get("max_attempts")?,
-        lease_owner: row.try_get("lease_owner")?,
-        lease_token: row.try_get("lease_token")?,
-        lease_expires_at: row.try_get("lease_expires_at")?,
-        resumed: row.try_get("resumed")?,
-        last_error: row.try_get("last_error")?,
-        idempotency_key: row.try_get("idempotency_key")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        finished_at: row.try_get("finished_at")?,
+        run_at: row.col("run_at")?,
+        attempts: row.col("attempts")?,
+        max_attempts: row.col("max_attempts")?,
+        lease_owner: row.col("lease_owner")?,
+        lease_token: row.col("lease_token")?,
+        lease_expires_at: row.col("lease_expires_at")?,
+        resumed: row.col("resumed")?,
+        last_error: row.col("last_error")?,
+        idempotency_key: row.col("idempotency_key")?,
+        created_at: row.col("created_at")?,
+        updated_at: row.col("updated_at")?,
+        finished_at: row.col("finished_at")?,
     })
 }
 
 /// Queues a job inside a transaction; with an idempotency key already used (same tenant and kind),
-/// returns the existing job's id instead. Returns `(id, created)`.
-pub(crate) async fn insert_job(conn: &mut AnyConnection, new: &NewJob) -> Result<(String, bool)> {
-    if let Some(key) = &new.idempotency_key {
-        let existing = sqlx::query(
+/// returns the existing job's id instead. Returns `(id, created)`. The unique index decides between
+/// concurrent inserts of one key (the second waits for the first to commit, then finds its job).
+pub(crate) async fn insert_job(tx: &mut WriteTx, new: &NewJob) -> Result<(String, bool)> {
+    let id = new_id();
+    let now = now_ms();
+    let sql = format!(
+        "INSERT INTO jobs ({COLUMNS}, interrupted) VALUES \
+         ($1, $2, $3, $4, 'queued', $5, 0, $6, NULL, 0, NULL, 0, NULL, $7, $8, $8, NULL, 0) \
+         ON CONFLICT (tenant_id, kind, idempotency_key) DO NOTHING"
+    );
+    let inserted = on_tx!(tx, |c| {
+        sqlx::query(&sql)
+            .bind(new.tenant.as_str())
+            .bind(&id)
+            .bind(&new.kind)
+            .bind(to_json(&new.payload))
+            .bind(new.run_at)
+            .bind(new.max_attempts.max(1))
+            .bind(&new.idempotency_key)
+            .bind(now)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+            == 1
+    });
+    if inserted {
+        notify_jobs(tx).await?;
+        return Ok((id, true));
+    }
+    on_tx!(tx, |c| {
+        let row = sqlx::query(
             "SELECT id FROM jobs WHERE tenant_id = $1 AND kind = $2 AND idempotency_key = $3",
         )
         .bind(new.tenant.as_str())
         .bind(&new.kind)
-        .bind(key)
-        .fetch_optional(&mut *conn)
+        .bind(&new.idempotency_key)
+        .fetch_one(&mut *c)
         .await?;
-        if let Some(row) = existing {
-            return Ok((row.try_get(0)?, false));
-        }
+        Ok((row.at(0)?, false))
+    })
+}
+
+/// On PostgreSQL, wakes every node's workers when the transaction commits.
+async fn notify_jobs(tx: &mut WriteTx) -> Result<()> {
+    if let super::TxConn::Postgres(c) = tx.conn() {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(JOBS_CHANNEL)
+            .execute(&mut *c)
+            .await?;
     }
-    let id = new_id();
-    let now = now_ms();
-    sqlx::query(&format!(
-        "INSERT INTO jobs ({COLUMNS}, interrupted) VALUES \
-         ($1, $2, $3, $4, 'queued', $5, 0, $6, NULL, 0, NULL, 0, NULL, $7, $8, $8, NULL, 0)"
-    ))
-    .bind(new.tenant.as_str())
-    .bind(&id)
-    .bind(&new.kind)
-    .bind(to_json(&new.payload))
-    .bind(new.run_at)
-    .bind(new.max_attempts.max(1))
-    .bind(&new.idempotency_key)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok((id, true))
+    Ok(())
 }
 
 /// Inside a holder's write transaction: proves the lease is still this holder's, or fails with
 /// [`StoreError::LeaseLost`] so the transaction rolls back. A read, not a write: on SQLite the
 /// write transaction (`BEGIN IMMEDIATE`) already excludes every other writer until it commits, so
 /// no one can take the lease between this check and the commit, and a write would only add a
-/// row update to every commit. PostgreSQL will need the same read to lock the job row
-/// (`FOR SHARE`).
-pub(crate) async fn fence(conn: &mut AnyConnection, lease: &Lease) -> Result<()> {
-    let holder = sqlx::query(&format!("SELECT 1 FROM jobs WHERE {}", held(1)))
-        .bind(lease.tenant.as_str())
-        .bind(&lease.job)
-        .bind(lease.owner.as_str())
-        .bind(lease.token)
-        .fetch_optional(&mut *conn)
-        .await?;
-    match holder {
+/// row update to every commit. On PostgreSQL the read locks the job row (`FOR SHARE`) until the
+/// commit: a claim passes it over (`SKIP LOCKED`) and a cancel waits for the commit.
+pub(crate) async fn fence(tx: &mut WriteTx, lease: &Lease) -> Result<()> {
+    let sql = format!(
+        "SELECT 1 FROM jobs WHERE {}{}",
+        held(1),
+        tx.backend().for_share()
+    );
+    let holder = on_tx!(tx, |c| {
+        sqlx::query(&sql)
+            .bind(lease.tenant.as_str())
+            .bind(&lease.job)
+            .bind(lease.owner.as_str())
+            .bind(lease.token)
+            .fetch_optional(&mut *c)
+            .await?
+            .is_some()
+    });
+    match holder.then_some(()) {
         Some(_) => Ok(()),
         None => Err(StoreError::LeaseLost),
     }
@@ -242,16 +276,22 @@ impl Store {
         }
         let now = now_ms();
         let mut tx = self.write_tx().await?;
+        let backend = tx.backend();
+        let skip_locked = match backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
         // A job whose holder vanished after its last attempt is not tried again.
-        sqlx::query(
+        let bury = format!(
             "UPDATE jobs SET state = 'dead', finished_at = $1, updated_at = $1, lease_owner = NULL, \
              lease_expires_at = NULL, interrupted = 1, \
              last_error = 'its node stopped (lease expired) during its last attempt' \
-             WHERE state = 'running' AND lease_expires_at < $1 AND attempts >= max_attempts",
-        )
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+             WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM jobs WHERE state = 'running' \
+                AND lease_expires_at < $1 AND attempts >= max_attempts{skip_locked})"
+        );
+        on_tx!(tx, |c| {
+            sqlx::query(&bury).bind(now).execute(&mut *c).await?;
+        });
         let kinds_sql = kinds_clause(kinds, 3);
         let pick = format!(
             "WITH busy AS (SELECT tenant_id, COUNT(*) AS n FROM jobs \
@@ -261,43 +301,83 @@ impl Store {
              SELECT ready.tenant_id FROM ready LEFT JOIN busy ON busy.tenant_id = ready.tenant_id \
              WHERE COALESCE(busy.n, 0) < $2 ORDER BY COALESCE(busy.n, 0), ready.first LIMIT 1"
         );
-        let mut query = sqlx::query(&pick).bind(now).bind(policy.per_tenant);
-        for kind in kinds {
-            query = query.bind(*kind);
-        }
-        let Some(row) = query.fetch_optional(&mut *tx).await? else {
+        let tenant: Option<String> = on_tx!(tx, |c| {
+            let mut query = sqlx::query(&pick).bind(now).bind(policy.per_tenant);
+            for kind in kinds {
+                query = query.bind(*kind);
+            }
+            query
+                .fetch_optional(&mut *c)
+                .await?
+                .map(|row| row.at(0))
+                .transpose()?
+        });
+        let Some(tenant) = tenant else {
             // Nothing to claim, but the jobs buried above stay buried.
             tx.commit().await?;
             return Ok(None);
         };
-        let tenant: String = row.try_get(0)?;
+        if let super::TxConn::Postgres(c) = tx.conn() {
+            // One claim per tenant at a time, cluster-wide, and its count taken again under the
+            // lock: another node's claim for it may have committed since the choice above.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(format!("wasmail.claim:{tenant}"))
+                .execute(&mut *c)
+                .await?;
+            let busy: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM jobs WHERE tenant_id = $1 AND state = 'running' \
+                 AND lease_expires_at >= $2",
+            )
+            .bind(&tenant)
+            .bind(now)
+            .fetch_one(&mut *c)
+            .await?
+            .at(0)?;
+            if busy >= policy.per_tenant {
+                tx.commit().await?;
+                return Ok(None);
+            }
+        }
         let next = format!(
             "SELECT id, state, interrupted FROM jobs WHERE tenant_id = $2 AND {READY} AND {kinds_sql} \
-             ORDER BY run_at, id LIMIT 1"
+             ORDER BY run_at, id LIMIT 1{skip_locked}"
         );
-        let mut query = sqlx::query(&next).bind(now).bind(&tenant);
-        for kind in kinds {
-            query = query.bind(*kind);
-        }
-        let row = query.fetch_one(&mut *tx).await.map_err(StoreError::from)?;
-        let id: String = row.try_get(0)?;
-        let interrupted =
-            row.try_get::<String, _>(1)? == "running" || row.try_get::<i64, _>(2)? != 0;
-        let claimed = sqlx::query(&format!(
+        let found: Option<(String, bool)> = on_tx!(tx, |c| {
+            let mut query = sqlx::query(&next).bind(now).bind(&tenant);
+            for kind in kinds {
+                query = query.bind(*kind);
+            }
+            match query.fetch_optional(&mut *c).await? {
+                Some(row) => Some((
+                    row.at(0)?,
+                    row.at::<String>(1)? == "running" || row.at::<i64>(2)? != 0,
+                )),
+                None => None,
+            }
+        });
+        let Some((id, interrupted)) = found else {
+            // Every ready job of the tenant is held by another transaction right now.
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let update = format!(
             "UPDATE jobs SET state = 'running', lease_owner = $1, lease_token = lease_token + 1, \
              lease_expires_at = $2, attempts = attempts + 1, interrupted = 0, \
              resumed = resumed + $3, updated_at = $4 \
              WHERE tenant_id = $5 AND id = $6 RETURNING {COLUMNS}"
-        ))
-        .bind(owner.as_str())
-        .bind(now + policy.lease_ms)
-        .bind(i64::from(interrupted))
-        .bind(now)
-        .bind(&tenant)
-        .bind(&id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let job = job(&claimed)?;
+        );
+        let job = on_tx!(tx, |c| {
+            let row = sqlx::query(&update)
+                .bind(owner.as_str())
+                .bind(now + policy.lease_ms)
+                .bind(i64::from(interrupted))
+                .bind(now)
+                .bind(&tenant)
+                .bind(&id)
+                .fetch_one(&mut *c)
+                .await?;
+            job(&row)?
+        });
         tx.commit().await?;
         let lease = Lease {
             tenant: job.tenant.clone(),
@@ -315,19 +395,27 @@ impl Store {
     /// Runs one fenced update of a held job; `false` when the lease is no longer the holder's.
     async fn fenced(&self, lease: &Lease, set: &str, binds: FencedBinds<'_>) -> Result<bool> {
         let sql = format!("UPDATE jobs SET {set}, updated_at = $1 WHERE {}", held(2));
-        let mut query = sqlx::query(&sql)
-            .bind(now_ms())
-            .bind(lease.tenant.as_str())
-            .bind(&lease.job)
-            .bind(lease.owner.as_str())
-            .bind(lease.token);
-        if let Some(at) = binds.time {
-            query = query.bind(at);
+        let mut tx = self.write_tx().await?;
+        let done = on_tx!(tx, |c| {
+            let mut query = sqlx::query(&sql)
+                .bind(now_ms())
+                .bind(lease.tenant.as_str())
+                .bind(&lease.job)
+                .bind(lease.owner.as_str())
+                .bind(lease.token);
+            if let Some(at) = binds.time {
+                query = query.bind(at);
+            }
+            if let Some(text) = binds.text {
+                query = query.bind(text);
+            }
+            query.execute(&mut *c).await?.rows_affected() == 1
+        });
+        if done && binds.wakes {
+            notify_jobs(&mut tx).await?;
         }
-        if let Some(text) = binds.text {
-            query = query.bind(text);
-        }
-        Ok(self.write_one(query).await?.rows_affected() == 1)
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Renews a lease for `lease_ms` from now; `false` when it is lost (taken over, cancelled).
@@ -338,7 +426,7 @@ impl Store {
             "lease_expires_at = $6",
             FencedBinds {
                 time: Some(until),
-                text: None,
+                ..FencedBinds::default()
             },
         )
         .await
@@ -364,6 +452,7 @@ impl Store {
             FencedBinds {
                 time: Some(run_at),
                 text: Some(error),
+                wakes: true,
             },
         )
         .await
@@ -376,8 +465,8 @@ impl Store {
             "state = 'dead', finished_at = $1, last_error = $6, lease_owner = NULL, \
              lease_expires_at = NULL",
             FencedBinds {
-                time: None,
                 text: Some(error),
+                ..FencedBinds::default()
             },
         )
         .await
@@ -390,7 +479,10 @@ impl Store {
             lease,
             "state = 'queued', run_at = $1, attempts = attempts - 1, interrupted = 1, \
              lease_owner = NULL, lease_expires_at = NULL",
-            FencedBinds::default(),
+            FencedBinds {
+                wakes: true,
+                ..FencedBinds::default()
+            },
         )
         .await
     }
@@ -402,7 +494,10 @@ impl Store {
             lease,
             "state = 'queued', run_at = $1, attempts = 0, lease_owner = NULL, \
              lease_expires_at = NULL",
-            FencedBinds::default(),
+            FencedBinds {
+                wakes: true,
+                ..FencedBinds::default()
+            },
         )
         .await
     }
@@ -423,52 +518,60 @@ impl Store {
                           AND r.state = 'running' AND r.lease_expires_at >= $1) < $3 LIMIT 1",
             kinds_clause(kinds, 4)
         );
-        let mut query = sqlx::query(&sql)
-            .bind(now)
-            .bind(tenant.as_str())
-            .bind(per_tenant);
-        for kind in kinds {
-            query = query.bind(*kind);
-        }
-        Ok(query.fetch_optional(self.pool()).await?.is_some())
+        Ok(on_pool!(self, |c| {
+            let mut query = sqlx::query(&sql)
+                .bind(now)
+                .bind(tenant.as_str())
+                .bind(per_tenant);
+            for kind in kinds {
+                query = query.bind(*kind);
+            }
+            query.fetch_optional(c).await?.is_some()
+        }))
     }
 
     /// Deletes up to `limit` completed or cancelled jobs that finished before `before` (Unix ms);
     /// dead, queued and running jobs are never pruned. Returns how many.
     pub async fn prune_jobs(&self, before: i64, limit: i64) -> Result<u64> {
-        let done = self
-            .write_one(
-                sqlx::query(
-                    "DELETE FROM jobs WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM jobs \
-                     WHERE state IN ('completed', 'cancelled') AND finished_at < $1 LIMIT $2)",
-                )
-                .bind(before)
-                .bind(limit),
+        let mut tx = self.write_tx().await?;
+        let done = on_tx!(tx, |c| {
+            sqlx::query(
+                "DELETE FROM jobs WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM jobs \
+                 WHERE state IN ('completed', 'cancelled') AND finished_at < $1 LIMIT $2)",
             )
-            .await?;
-        Ok(done.rows_affected())
+            .bind(before)
+            .bind(limit)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// How many jobs (of every tenant) are in `state`.
     pub async fn count_jobs(&self, state: JobState) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM jobs WHERE state = $1")
-            .bind(state.as_str())
-            .fetch_one(self.pool())
-            .await?;
-        Ok(row.try_get(0)?)
+        on_pool!(self, |c| {
+            sqlx::query("SELECT COUNT(*) FROM jobs WHERE state = $1")
+                .bind(state.as_str())
+                .fetch_one(c)
+                .await?
+                .at(0)
+        })
     }
 
     /// One of the tenant's jobs.
     pub async fn job(&self, tenant: &TenantId, id: &str) -> Result<JobRow> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM jobs WHERE tenant_id = $1 AND id = $2"
-        ))
-        .bind(tenant.as_str())
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        job(&row)
+        let sql = format!("SELECT {COLUMNS} FROM jobs WHERE tenant_id = $1 AND id = $2");
+        on_pool!(self, |c| {
+            let row = sqlx::query(&sql)
+                .bind(tenant.as_str())
+                .bind(id)
+                .fetch_optional(c)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            job(&row)
+        })
     }
 
     /// A page of jobs, newest first: the tenant's, or every tenant's (`None`, for the admin).
@@ -479,18 +582,21 @@ impl Store {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<JobRow>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {COLUMNS} FROM jobs WHERE ($1 = '' OR tenant_id = $1) AND ($2 = '' OR state = $2) \
              AND ($3 = '' OR kind = $3) AND ($4 = '' OR id < $4) ORDER BY id DESC LIMIT $5"
-        ))
-        .bind(tenant.map(TenantId::as_str).unwrap_or_default())
-        .bind(filter.state.map(JobState::as_str).unwrap_or_default())
-        .bind(filter.kind.as_deref().unwrap_or_default())
-        .bind(cursor.unwrap_or_default())
-        .bind(i64::from(limit) + 1)
-        .fetch_all(self.pool())
-        .await?;
-        let mut items = rows.iter().map(job).collect::<Result<Vec<_>>>()?;
+        );
+        let mut items = on_pool!(self, |c| {
+            let rows = sqlx::query(&sql)
+                .bind(tenant.map(TenantId::as_str).unwrap_or_default())
+                .bind(filter.state.map(JobState::as_str).unwrap_or_default())
+                .bind(filter.kind.as_deref().unwrap_or_default())
+                .bind(cursor.unwrap_or_default())
+                .bind(i64::from(limit) + 1)
+                .fetch_all(c)
+                .await?;
+            rows.iter().map(job).collect::<Result<Vec<_>>>()?
+        });
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
             items.last().map(|j| j.id.clone())
@@ -503,19 +609,25 @@ impl Store {
     /// Revives a dead job: queued now, with its attempts back to zero. Only a dead job can be
     /// retried (409 otherwise).
     pub async fn retry_job(&self, tenant: &TenantId, id: &str) -> Result<JobRow> {
-        let done = self
-            .write_one(
-                sqlx::query(
-                    "UPDATE jobs SET state = 'queued', run_at = $1, attempts = 0, finished_at = NULL, \
-                     updated_at = $1 WHERE tenant_id = $2 AND id = $3 AND state = 'dead'",
-                )
-                .bind(now_ms())
-                .bind(tenant.as_str())
-                .bind(id),
+        let mut tx = self.write_tx().await?;
+        let done = on_tx!(tx, |c| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'queued', run_at = $1, attempts = 0, finished_at = NULL, \
+                 updated_at = $1 WHERE tenant_id = $2 AND id = $3 AND state = 'dead'",
             )
-            .await?;
+            .bind(now_ms())
+            .bind(tenant.as_str())
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        if done == 1 {
+            notify_jobs(&mut tx).await?;
+        }
+        tx.commit().await?;
         let job = self.job(tenant, id).await?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(StoreError::Conflict(format!(
                 "only a dead job can be retried; this one is {}",
                 job.state.as_str()
@@ -542,22 +654,21 @@ impl Store {
 }
 
 /// Cancels a queued, running or dead job inside a transaction; `false` when it had ended.
-pub(crate) async fn cancel_job_in(
-    conn: &mut AnyConnection,
-    tenant: &TenantId,
-    id: &str,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE jobs SET state = 'cancelled', finished_at = $1, updated_at = $1, lease_owner = NULL, \
-         lease_expires_at = NULL WHERE tenant_id = $2 AND id = $3 \
-         AND state IN ('queued', 'running', 'dead')",
-    )
-    .bind(now_ms())
-    .bind(tenant.as_str())
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+pub(crate) async fn cancel_job_in(tx: &mut WriteTx, tenant: &TenantId, id: &str) -> Result<bool> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', finished_at = $1, updated_at = $1, \
+             lease_owner = NULL, lease_expires_at = NULL WHERE tenant_id = $2 AND id = $3 \
+             AND state IN ('queued', 'running', 'dead')",
+        )
+        .bind(now_ms())
+        .bind(tenant.as_str())
+        .bind(id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+            == 1
+    }))
 }
 
 /// The values a fenced update binds after the fence's five (`$6`, then `$7`).
@@ -565,4 +676,6 @@ pub(crate) async fn cancel_job_in(
 struct FencedBinds<'a> {
     time: Option<i64>,
     text: Option<&'a str>,
+    /// The job is ready again: wake the workers (PostgreSQL).
+    wakes: bool,
 }

@@ -1,11 +1,13 @@
 //! Messages: the summary row that lists and filters read, the raw bytes, tags and the search index.
 
 use super::envelope::{read_envelope, write_envelope, write_tags};
+use super::search;
 use super::selection::Arg;
-use super::{Page, Result, Store, StoreError, from_json, new_id, now_ms, to_json};
+use super::{
+    Backend, DbRow, Page, Result, Store, StoreError, WriteTx, from_json, new_id, now_ms, on_pool,
+    on_tx, to_json,
+};
 use crate::domain::{MessageFilter, StoredEnvelope, TenantId};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 /// What parsing tells about a message: the columns lists and filters read.
 #[derive(Debug, Clone, Default)]
@@ -93,25 +95,25 @@ fn qualified_columns() -> &'static str {
     })
 }
 
-fn message(row: &AnyRow) -> Result<MessageRow> {
+fn message(row: &impl DbRow) -> Result<MessageRow> {
     Ok(MessageRow {
-        id: row.try_get("id")?,
-        folder: row.try_get("folder")?,
-        flags: from_json(&row.try_get::<String, _>("flags")?, "message flags")?,
-        tags: from_json(&row.try_get::<String, _>("tags")?, "message tags")?,
-        trashed_from: row.try_get("trashed_from")?,
+        id: row.col("id")?,
+        folder: row.col("folder")?,
+        flags: from_json(&row.col::<String>("flags")?, "message flags")?,
+        tags: from_json(&row.col::<String>("tags")?, "message tags")?,
+        trashed_from: row.col("trashed_from")?,
         facts: MessageFacts {
-            subject: row.try_get("subject")?,
-            from_name: row.try_get("from_name")?,
-            from_address: row.try_get("from_address")?,
-            date: row.try_get("date")?,
-            message_id: row.try_get("message_id")?,
-            size: row.try_get("size")?,
-            sha256: row.try_get("sha256")?,
-            attachments: row.try_get("attachments")?,
-            parsed: row.try_get::<i64, _>("parsed")? != 0,
+            subject: row.col("subject")?,
+            from_name: row.col("from_name")?,
+            from_address: row.col("from_address")?,
+            date: row.col("date")?,
+            message_id: row.col("message_id")?,
+            size: row.col("size")?,
+            sha256: row.col("sha256")?,
+            attachments: row.col("attachments")?,
+            parsed: row.col::<i64>("parsed")? != 0,
         },
-        received_at: row.try_get("received_at")?,
+        received_at: row.col("received_at")?,
     })
 }
 
@@ -133,49 +135,40 @@ impl Store {
             received_at: now_ms(),
         };
         let mut tx = self.write_tx().await?;
-        let search_rowid = next_search_rowid(&mut tx).await?;
-        sqlx::query(&format!(
-            "INSERT INTO messages (tenant_id, {COLUMNS}, search_rowid, raw_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-        ))
-        .bind(tenant.as_str())
-        .bind(&row.id)
-        .bind(&row.folder)
-        .bind(to_json(&row.flags))
-        .bind(to_json(&row.tags))
-        .bind(&row.trashed_from)
-        .bind(&row.facts.subject)
-        .bind(&row.facts.from_name)
-        .bind(&row.facts.from_address)
-        .bind(row.facts.date)
-        .bind(&row.facts.message_id)
-        .bind(row.facts.size)
-        .bind(&row.facts.sha256)
-        .bind(row.facts.attachments)
-        .bind(i64::from(row.facts.parsed))
-        .bind(row.received_at)
-        .bind(search_rowid)
-        // A new message's bytes are its own: their raw id is its id.
-        .bind(&row.id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO message_raw (tenant_id, raw_id, raw) VALUES ($1, $2, $3)")
+        let search_rowid = index_text(&mut tx, tenant, &row.id, &row.facts, &new.body_text).await?;
+        on_tx!(tx, |c| {
+            sqlx::query(&format!(
+                "INSERT INTO messages (tenant_id, {COLUMNS}, search_rowid, raw_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            ))
             .bind(tenant.as_str())
             .bind(&row.id)
-            .bind(&new.raw)
-            .execute(&mut *tx)
+            .bind(&row.folder)
+            .bind(to_json(&row.flags))
+            .bind(to_json(&row.tags))
+            .bind(&row.trashed_from)
+            .bind(&row.facts.subject)
+            .bind(&row.facts.from_name)
+            .bind(&row.facts.from_address)
+            .bind(row.facts.date)
+            .bind(&row.facts.message_id)
+            .bind(row.facts.size)
+            .bind(&row.facts.sha256)
+            .bind(row.facts.attachments)
+            .bind(i64::from(row.facts.parsed))
+            .bind(row.received_at)
+            .bind(search_rowid)
+            // A new message's bytes are its own: their raw id is its id.
+            .bind(&row.id)
+            .execute(&mut *c)
             .await?;
-        sqlx::query(
-            "INSERT INTO message_search (rowid, tenant_id, message_id, subject, body) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(search_rowid)
-        .bind(tenant.as_str())
-        .bind(&row.id)
-        .bind(row.facts.subject.as_deref().unwrap_or_default())
-        .bind(&new.body_text)
-        .execute(&mut *tx)
-        .await?;
+            sqlx::query("INSERT INTO message_raw (tenant_id, raw_id, raw) VALUES ($1, $2, $3)")
+                .bind(tenant.as_str())
+                .bind(&row.id)
+                .bind(&new.raw)
+                .execute(&mut *c)
+                .await?;
+        });
         write_tags(&mut tx, tenant, &row.id, &row.tags).await?;
         let runs =
             super::runs::queue_import_runs(&mut tx, tenant, &row.id, self.run_attempts).await?;
@@ -185,15 +178,16 @@ impl Store {
 
     /// One message's summary.
     pub async fn message(&self, tenant: &TenantId, id: &str) -> Result<MessageRow> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM messages WHERE tenant_id = $1 AND id = $2"
-        ))
-        .bind(tenant.as_str())
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        message(&row)
+        let sql = format!("SELECT {COLUMNS} FROM messages WHERE tenant_id = $1 AND id = $2");
+        on_pool!(self, |c| {
+            let row = sqlx::query(&sql)
+                .bind(tenant.as_str())
+                .bind(id)
+                .fetch_optional(c)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            message(&row)
+        })
     }
 
     /// A message's summary and raw bytes, in one query.
@@ -203,17 +197,20 @@ impl Store {
         id: &str,
     ) -> Result<(MessageRow, Vec<u8>)> {
         // Qualified: `messages` has a `message_id` column (the header) and both have `raw_id`.
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {}, r.raw FROM messages m JOIN message_raw r \
              ON r.tenant_id = m.tenant_id AND r.raw_id = m.raw_id WHERE m.tenant_id = $1 AND m.id = $2",
             qualified_columns()
-        ))
-        .bind(tenant.as_str())
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        Ok((message(&row)?, row.try_get("raw")?))
+        );
+        on_pool!(self, |c| {
+            let row = sqlx::query(&sql)
+                .bind(tenant.as_str())
+                .bind(id)
+                .fetch_optional(c)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            Ok((message(&row)?, row.col("raw")?))
+        })
     }
 
     /// Changes a message's envelope (folder, flags, tags) in one transaction; `change` may refuse.
@@ -236,17 +233,19 @@ impl Store {
     /// A message's raw bytes.
     pub async fn message_raw(&self, tenant: &TenantId, id: &str) -> Result<Vec<u8>> {
         // Copies share their original's bytes: found through the message's raw id.
-        let row = sqlx::query(
-            "SELECT r.raw FROM messages m JOIN message_raw r \
-             ON r.tenant_id = m.tenant_id AND r.raw_id = m.raw_id \
-             WHERE m.tenant_id = $1 AND m.id = $2",
-        )
-        .bind(tenant.as_str())
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        Ok(row.try_get(0)?)
+        on_pool!(self, |c| {
+            let row = sqlx::query(
+                "SELECT r.raw FROM messages m JOIN message_raw r \
+                 ON r.tenant_id = m.tenant_id AND r.raw_id = m.raw_id \
+                 WHERE m.tenant_id = $1 AND m.id = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(id)
+            .fetch_optional(c)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            row.at(0)
+        })
     }
 
     /// A page of the tenant's messages matching `filter`, newest first, after `cursor`.
@@ -257,17 +256,19 @@ impl Store {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<MessageRow>> {
-        let mut c = filter.conditions(tenant);
+        let mut cond = filter.conditions(tenant, self.backend());
         if let Some(cursor) = cursor {
-            c.push("m.id < {}", Arg::Text(cursor.to_string()));
+            cond.push("m.id < {}", Arg::Text(cursor.to_string()));
         }
         let sql = format!(
             "SELECT {COLUMNS} FROM messages m WHERE {} ORDER BY m.id DESC LIMIT {}",
-            c.where_clause(),
+            cond.where_clause(),
             u64::from(limit) + 1
         );
-        let rows = c.bind(sqlx::query(&sql)).fetch_all(self.pool()).await?;
-        let mut items = rows.iter().map(message).collect::<Result<Vec<_>>>()?;
+        let mut items = on_pool!(self, |c| {
+            let rows = cond.bind(sqlx::query(&sql)).fetch_all(c).await?;
+            rows.iter().map(message).collect::<Result<Vec<_>>>()?
+        });
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
             items.last().map(|m| m.id.clone())
@@ -283,13 +284,15 @@ impl Store {
         tenant: &TenantId,
         filter: &MessageFilter,
     ) -> Result<Vec<String>> {
-        let c = filter.conditions(tenant);
+        let cond = filter.conditions(tenant, self.backend());
         let sql = format!(
             "SELECT m.id FROM messages m WHERE {} ORDER BY m.id",
-            c.where_clause()
+            cond.where_clause()
         );
-        let rows = c.bind(sqlx::query(&sql)).fetch_all(self.pool()).await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        on_pool!(self, |c| {
+            let rows = cond.bind(sqlx::query(&sql)).fetch_all(c).await?;
+            rows.iter().map(|r| r.at(0)).collect()
+        })
     }
 
     /// Which of `ids` are the tenant's messages (the rest are unknown to it), in the order given.
@@ -306,13 +309,15 @@ impl Store {
                 "SELECT id FROM messages WHERE tenant_id = $1 AND id IN ({})",
                 placeholders.join(", ")
             );
-            let mut query = sqlx::query(&sql).bind(tenant.as_str());
-            for id in chunk {
-                query = query.bind(id);
-            }
-            for row in query.fetch_all(self.pool()).await? {
-                found.insert(row.try_get::<String, _>(0)?);
-            }
+            on_pool!(self, |c| {
+                let mut query = sqlx::query(&sql).bind(tenant.as_str());
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                for row in query.fetch_all(c).await? {
+                    found.insert(row.at::<String>(0)?);
+                }
+            });
         }
         Ok(ids
             .iter()
@@ -322,15 +327,51 @@ impl Store {
     }
 }
 
-/// The rowid for a new full-text index row (callers hold the write transaction, so no one else
-/// takes it meanwhile).
-async fn next_search_rowid(conn: &mut AnyConnection) -> Result<i64> {
-    let row = sqlx::query(
-        "SELECT COALESCE((SELECT rowid FROM message_search ORDER BY rowid DESC LIMIT 1), 0) + 1",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(row.try_get(0)?)
+/// Indexes a message's subject and text for search; returns the index row's id (which copies of
+/// the message share).
+async fn index_text(
+    tx: &mut WriteTx,
+    tenant: &TenantId,
+    id: &str,
+    facts: &MessageFacts,
+    body: &str,
+) -> Result<i64> {
+    let subject = facts.subject.as_deref().unwrap_or_default();
+    match tx.backend() {
+        Backend::Sqlite => on_tx!(tx, |c| {
+            // The caller holds the write transaction, so no one else takes this rowid meanwhile.
+            let rowid: i64 = sqlx::query(
+                "SELECT COALESCE((SELECT rowid FROM message_search ORDER BY rowid DESC LIMIT 1), 0) + 1",
+            )
+            .fetch_one(&mut *c)
+            .await?
+            .at(0)?;
+            sqlx::query(
+                "INSERT INTO message_search (rowid, tenant_id, message_id, subject, body) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(rowid)
+            .bind(tenant.as_str())
+            .bind(id)
+            .bind(subject)
+            .bind(body)
+            .execute(&mut *c)
+            .await?;
+            Ok(rowid)
+        }),
+        Backend::Postgres => on_tx!(tx, |c| {
+            sqlx::query(
+                "INSERT INTO message_search (tenant_id, message_id, document) \
+                 VALUES ($1, $2, to_tsvector('simple', $3)) RETURNING rowid",
+            )
+            .bind(tenant.as_str())
+            .bind(id)
+            .bind(search::pg_document(subject, body))
+            .fetch_one(&mut *c)
+            .await?
+            .at(0)
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -428,12 +469,14 @@ mod tests {
                 .folder,
             "Later"
         );
-        let rows: i64 = sqlx::query("SELECT COUNT(*) FROM message_raw WHERE tenant_id = 't'")
-            .fetch_one(store.pool())
-            .await
-            .expect("count")
-            .try_get(0)
-            .expect("count");
+        let rows: i64 = on_pool!(store, |c| {
+            sqlx::query("SELECT COUNT(*) FROM message_raw WHERE tenant_id = 't'")
+                .fetch_one(c)
+                .await
+                .expect("count")
+                .at(0)
+                .expect("count")
+        });
         assert_eq!(rows, 2, "the new copy shares m1's bytes");
         assert!(
             matches!(

@@ -1,8 +1,7 @@
 //! Nodes: the processes that serve the API and execute jobs, each with a heartbeat.
 
-use super::{Result, Store, from_json, now_ms, to_json};
+use super::{DbRow, Result, Store, from_json, now_ms, on_pool, on_tx, to_json};
 use crate::domain::NodeId;
-use sqlx::Row;
 
 /// A registered node.
 #[derive(Debug, Clone)]
@@ -33,7 +32,8 @@ impl Store {
         // Nodes silent for longer than the retention are pruned by the running nodes
         // (`queue::Node::prune`).
         let now = now_ms();
-        self.write_one(
+        let mut tx = self.write_tx().await?;
+        on_tx!(tx, |c| {
             sqlx::query(
                 "INSERT INTO nodes (id, hostname, pid, roles, version, started_at, heartbeat_at, \
                  stopped_at) VALUES ($1, $2, $3, $4, $5, $6, $6, NULL)",
@@ -43,67 +43,86 @@ impl Store {
             .bind(node.pid)
             .bind(to_json(&node.roles))
             .bind(&node.version)
-            .bind(now),
-        )
-        .await?;
-        Ok(())
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+        });
+        tx.commit().await
     }
 
     /// Records a heartbeat of a node.
     pub async fn node_heartbeat(&self, id: &NodeId) -> Result<()> {
-        self.write_one(
-            sqlx::query("UPDATE nodes SET heartbeat_at = $1 WHERE id = $2")
-                .bind(now_ms())
-                .bind(id.as_str()),
-        )
-        .await?;
-        Ok(())
+        self.write_node(id, "UPDATE nodes SET heartbeat_at = $1 WHERE id = $2")
+            .await
+            .map(drop)
     }
 
     /// Deletes the nodes last heard from before `before` (Unix ms). Returns how many.
     pub async fn prune_nodes(&self, before: i64) -> Result<u64> {
-        let done = self
-            .write_one(sqlx::query("DELETE FROM nodes WHERE heartbeat_at < $1").bind(before))
-            .await?;
-        Ok(done.rows_affected())
+        let mut tx = self.write_tx().await?;
+        let done = on_tx!(tx, |c| {
+            sqlx::query("DELETE FROM nodes WHERE heartbeat_at < $1")
+                .bind(before)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        });
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Marks a node stopped (a graceful stop).
     pub async fn node_stopped(&self, id: &NodeId) -> Result<()> {
-        self.write_one(
-            sqlx::query("UPDATE nodes SET stopped_at = $1, heartbeat_at = $1 WHERE id = $2")
-                .bind(now_ms())
-                .bind(id.as_str()),
+        self.write_node(
+            id,
+            "UPDATE nodes SET stopped_at = $1, heartbeat_at = $1 WHERE id = $2",
         )
-        .await?;
-        Ok(())
+        .await
+        .map(drop)
     }
 
     /// Every node known, newest first, with the jobs each holds.
     pub async fn nodes(&self) -> Result<Vec<NodeRow>> {
-        let rows = sqlx::query(
-            "SELECT n.id, n.hostname, n.pid, n.roles, n.version, n.started_at, n.heartbeat_at, \
-             n.stopped_at, (SELECT COUNT(*) FROM jobs j WHERE j.state = 'running' \
-                            AND j.lease_owner = n.id AND j.lease_expires_at >= $1) AS running_jobs \
-             FROM nodes n ORDER BY n.started_at DESC, n.id",
-        )
-        .bind(now_ms())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
+        on_pool!(self, |c| {
+            sqlx::query(
+                "SELECT n.id, n.hostname, n.pid, n.roles, n.version, n.started_at, n.heartbeat_at, \
+                 n.stopped_at, (SELECT COUNT(*) FROM jobs j WHERE j.state = 'running' \
+                                AND j.lease_owner = n.id AND j.lease_expires_at >= $1) AS running_jobs \
+                 FROM nodes n ORDER BY n.started_at DESC, n.id",
+            )
+            .bind(now_ms())
+            .fetch_all(c)
+            .await?
+            .iter()
             .map(|r| {
                 Ok(NodeRow {
-                    id: NodeId::new(r.try_get::<String, _>("id")?),
-                    hostname: r.try_get("hostname")?,
-                    pid: r.try_get("pid")?,
-                    roles: from_json(&r.try_get::<String, _>("roles")?, "node roles")?,
-                    version: r.try_get("version")?,
-                    started_at: r.try_get("started_at")?,
-                    heartbeat_at: r.try_get("heartbeat_at")?,
-                    stopped_at: r.try_get("stopped_at")?,
-                    running_jobs: r.try_get("running_jobs")?,
+                    id: NodeId::new(r.col::<String>("id")?),
+                    hostname: r.col("hostname")?,
+                    pid: r.col("pid")?,
+                    roles: from_json(&r.col::<String>("roles")?, "node roles")?,
+                    version: r.col("version")?,
+                    started_at: r.col("started_at")?,
+                    heartbeat_at: r.col("heartbeat_at")?,
+                    stopped_at: r.col("stopped_at")?,
+                    running_jobs: r.col("running_jobs")?,
                 })
             })
             .collect()
+        })
+    }
+
+    /// One statement on a node's row (`$1` now, `$2` the node); returns the rows changed.
+    async fn write_node(&self, id: &NodeId, sql: &'static str) -> Result<u64> {
+        let mut tx = self.write_tx().await?;
+        let done = on_tx!(tx, |c| {
+            sqlx::query(sql)
+                .bind(now_ms())
+                .bind(id.as_str())
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        });
+        tx.commit().await?;
+        Ok(done)
     }
 }

@@ -10,14 +10,15 @@
 use super::envelope::{copy_message, read_envelope, write_envelope};
 use super::jobs::{Lease, NewJob, cancel_job_in, fence, insert_job};
 use super::pipelines::stages;
-use super::{Page, Result, Store, StoreError, from_json, new_id, now_ms, to_json};
+use super::{
+    DbRow, Page, Result, Store, StoreError, WriteTx, from_json, new_id, now_ms, on_pool, on_tx,
+    to_json,
+};
 use crate::domain::{
     ItemResult, ItemStatus, MessageFilter, RunCounts, RunStatus, Selection, Stage, StoredEnvelope,
     TenantId, Trigger,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 /// The job kind that executes runs.
 pub const RUN_JOB: &str = "pipeline_run";
@@ -103,26 +104,26 @@ const COLUMNS: &str = "r.id, r.pipeline_id, r.trigger, \
 
 const FROM: &str = "runs r LEFT JOIN jobs j ON j.tenant_id = r.tenant_id AND j.id = r.job_id";
 
-fn run(row: &AnyRow) -> Result<RunRow> {
-    let status: String = row.try_get("status")?;
+fn run(row: &impl DbRow) -> Result<RunRow> {
+    let status: String = row.col("status")?;
     Ok(RunRow {
-        id: row.try_get("id")?,
-        pipeline_id: row.try_get("pipeline_id")?,
+        id: row.col("id")?,
+        pipeline_id: row.col("pipeline_id")?,
         trigger: {
-            let trigger: String = row.try_get("trigger")?;
+            let trigger: String = row.col("trigger")?;
             Trigger::parse(&trigger)
                 .ok_or_else(|| StoreError::Corrupt(format!("unknown run trigger {trigger:?}")))?
         },
         status: RunStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown run status {status:?}")))?,
-        stages: from_json(&row.try_get::<String, _>("stages")?, "run stages")?,
-        total: row.try_get("total")?,
-        resumed: row.try_get("resumed")?,
-        error: row.try_get("error")?,
-        job_id: row.try_get("job_id")?,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
+        stages: from_json(&row.col::<String>("stages")?, "run stages")?,
+        total: row.col("total")?,
+        resumed: row.col("resumed")?,
+        error: row.col("error")?,
+        job_id: row.col("job_id")?,
+        created_at: row.col("created_at")?,
+        started_at: row.col("started_at")?,
+        finished_at: row.col("finished_at")?,
         counts: RunCounts::default(),
     })
 }
@@ -133,7 +134,7 @@ fn item_status(s: &str) -> Result<ItemStatus> {
 
 /// Writes items `first_seq..` for `messages` (multi-row inserts: a few statements per chunk).
 async fn insert_items(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     tenant: &TenantId,
     run: &str,
     first_seq: i64,
@@ -153,49 +154,53 @@ async fn insert_items(
                 4 + 2 * i
             ));
         }
-        let mut query = sqlx::query(&sql).bind(tenant.as_str()).bind(run);
-        for (i, message) in chunk.iter().enumerate() {
-            query = query
-                .bind(first_seq + (chunk_no * 200 + i) as i64)
-                .bind(message);
-        }
-        query.execute(&mut *conn).await?;
+        on_tx!(tx, |c| {
+            let mut query = sqlx::query(&sql).bind(tenant.as_str()).bind(run);
+            for (i, message) in chunk.iter().enumerate() {
+                query = query
+                    .bind(first_seq + (chunk_no * 200 + i) as i64)
+                    .bind(message);
+            }
+            query.execute(&mut *c).await?;
+        });
     }
     Ok(())
 }
 
 /// Makes a run of `pipeline` over `selection`, with its job, inside a transaction.
 async fn create_run_in(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     tenant: &TenantId,
     pipeline: &str,
     trigger: Trigger,
     selection: &Selection,
     max_attempts: i64,
 ) -> Result<String> {
-    let stages = stages(conn, tenant, pipeline).await?;
+    let stages = stages(tx, tenant, pipeline).await?;
     let id = new_id();
     let (total, pending) = match selection {
         Selection::Messages(ids) => (ids.len() as i64, None),
         Selection::Query(filter) => {
-            let c = filter.conditions(tenant);
+            let cond = filter.conditions(tenant, tx.backend());
             let sql = format!(
                 "SELECT COUNT(*), MAX(m.id) FROM messages m WHERE {}",
-                c.where_clause()
+                cond.where_clause()
             );
-            let row = c.bind(sqlx::query(&sql)).fetch_one(&mut *conn).await?;
-            let upto: Option<String> = row.try_get(1)?;
+            let (count, upto): (i64, Option<String>) = on_tx!(tx, |c| {
+                let row = cond.bind(sqlx::query(&sql)).fetch_one(&mut *c).await?;
+                (row.at(0)?, row.at(1)?)
+            });
             let pending = upto.map(|upto| PendingSelection {
                 filter: filter.clone(),
                 upto,
                 after: String::new(),
                 next_seq: 0,
             });
-            (row.try_get::<i64, _>(0)?, pending)
+            (count, pending)
         }
     };
     let (job, _) = insert_job(
-        conn,
+        tx,
         &NewJob {
             tenant: tenant.clone(),
             kind: RUN_JOB.into(),
@@ -206,24 +211,26 @@ async fn create_run_in(
         },
     )
     .await?;
-    sqlx::query(
-        "INSERT INTO runs (tenant_id, id, pipeline_id, trigger, status, stages, total, resumed, \
-         error, created_at, started_at, finished_at, job_id, selection) \
-         VALUES ($1, $2, $3, $4, 'queued', $5, $6, 0, NULL, $7, NULL, NULL, $8, $9)",
-    )
-    .bind(tenant.as_str())
-    .bind(&id)
-    .bind(pipeline)
-    .bind(trigger.as_str())
-    .bind(to_json(&stages))
-    .bind(total)
-    .bind(now_ms())
-    .bind(&job)
-    .bind(pending.as_ref().map(to_json))
-    .execute(&mut *conn)
-    .await?;
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO runs (tenant_id, id, pipeline_id, trigger, status, stages, total, resumed, \
+             error, created_at, started_at, finished_at, job_id, selection) \
+             VALUES ($1, $2, $3, $4, 'queued', $5, $6, 0, NULL, $7, NULL, NULL, $8, $9)",
+        )
+        .bind(tenant.as_str())
+        .bind(&id)
+        .bind(pipeline)
+        .bind(trigger.as_str())
+        .bind(to_json(&stages))
+        .bind(total)
+        .bind(now_ms())
+        .bind(&job)
+        .bind(pending.as_ref().map(to_json))
+        .execute(&mut *c)
+        .await?;
+    });
     if let Selection::Messages(ids) = selection {
-        insert_items(conn, tenant, &id, 0, ids).await?;
+        insert_items(tx, tenant, &id, 0, ids).await?;
     }
     Ok(id)
 }
@@ -234,49 +241,63 @@ async fn create_run_in(
 /// joined: a running one may be about to find no pending item and complete (a run becomes
 /// `running` in the same single-writer order as this join, before it reads its items).
 pub(crate) async fn queue_import_runs(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     tenant: &TenantId,
     message: &str,
     max_attempts: i64,
 ) -> Result<Vec<String>> {
-    let pipelines = sqlx::query(
-        "SELECT id FROM pipelines WHERE tenant_id = $1 AND on_import = 1 ORDER BY name",
-    )
-    .bind(tenant.as_str())
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| r.try_get::<String, _>(0))
-    .collect::<Result<Vec<_>, _>>()?;
+    let pipelines: Vec<String> = on_tx!(tx, |c| {
+        sqlx::query("SELECT id FROM pipelines WHERE tenant_id = $1 AND on_import = 1 ORDER BY name")
+            .bind(tenant.as_str())
+            .fetch_all(&mut *c)
+            .await?
+            .iter()
+            .map(|r| r.at(0))
+            .collect::<Result<_>>()?
+    });
+    // On PostgreSQL the open run is locked until this import commits: a concurrent import of the
+    // same tenant waits, then reads the run's new total (and appends after it), and the worker's
+    // `start_run` waits too, so the run cannot start between this join and its commit.
+    let open_sql = format!(
+        "SELECT id, total FROM runs r WHERE tenant_id = $1 AND pipeline_id = $2 \
+         AND trigger = 'import' AND status = 'queued' AND stages = $3 \
+         AND EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = r.tenant_id \
+                     AND j.id = r.job_id AND j.state IN ('queued', 'running')) \
+         ORDER BY id DESC LIMIT 1{}",
+        tx.backend().for_update()
+    );
     let mut runs = Vec::with_capacity(pipelines.len());
     for pipeline in pipelines {
-        let current = to_json(&stages(conn, tenant, &pipeline).await?);
-        let open = sqlx::query(
-            "SELECT id, total FROM runs r WHERE tenant_id = $1 AND pipeline_id = $2 \
-             AND trigger = 'import' AND status = 'queued' AND stages = $3 \
-             AND EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = r.tenant_id \
-                         AND j.id = r.job_id AND j.state IN ('queued', 'running')) \
-             ORDER BY id DESC LIMIT 1",
-        )
-        .bind(tenant.as_str())
-        .bind(&pipeline)
-        .bind(&current)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let current = to_json(&stages(tx, tenant, &pipeline).await?);
+        let open: Option<(String, i64)> = on_tx!(tx, |c| {
+            match sqlx::query(&open_sql)
+                .bind(tenant.as_str())
+                .bind(&pipeline)
+                .bind(&current)
+                .fetch_optional(&mut *c)
+                .await?
+            {
+                Some(row) => Some((row.at(0)?, row.at(1)?)),
+                None => None,
+            }
+        });
         let run = match open {
-            Some(row) => {
-                let (id, total): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
-                insert_items(conn, tenant, &id, total, &[message.to_string()]).await?;
-                sqlx::query("UPDATE runs SET total = total + 1 WHERE tenant_id = $1 AND id = $2")
+            Some((id, total)) => {
+                insert_items(tx, tenant, &id, total, &[message.to_string()]).await?;
+                on_tx!(tx, |c| {
+                    sqlx::query(
+                        "UPDATE runs SET total = total + 1 WHERE tenant_id = $1 AND id = $2",
+                    )
                     .bind(tenant.as_str())
                     .bind(&id)
-                    .execute(&mut *conn)
+                    .execute(&mut *c)
                     .await?;
+                });
                 id
             }
             None => {
                 create_run_in(
-                    conn,
+                    tx,
                     tenant,
                     &pipeline,
                     Trigger::Import,
@@ -302,12 +323,21 @@ impl Store {
     ) -> Result<RunRow> {
         let max_attempts = self.run_attempts;
         let mut tx = self.write_tx().await?;
-        let exists = sqlx::query("SELECT 1 FROM pipelines WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(pipeline)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
+        // Locked (PostgreSQL) until the run is in: a concurrent delete of the pipeline waits, then
+        // finds the run and refuses; or it went first, and this finds no pipeline.
+        let sql = format!(
+            "SELECT 1 FROM pipelines WHERE tenant_id = $1 AND id = $2{}",
+            tx.backend().for_share()
+        );
+        let exists = on_tx!(tx, |c| {
+            sqlx::query(&sql)
+                .bind(tenant.as_str())
+                .bind(pipeline)
+                .fetch_optional(&mut *c)
+                .await?
+                .is_some()
+        });
+        if !exists {
             return Err(StoreError::NotFound);
         }
         let id = create_run_in(&mut tx, tenant, pipeline, trigger, selection, max_attempts).await?;
@@ -317,15 +347,16 @@ impl Store {
 
     /// One run with its counts.
     pub async fn run(&self, tenant: &TenantId, id: &str) -> Result<RunRow> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM {FROM} WHERE r.tenant_id = $1 AND r.id = $2"
-        ))
-        .bind(tenant.as_str())
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let mut run = run(&row)?;
+        let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE r.tenant_id = $1 AND r.id = $2");
+        let mut run = on_pool!(self, |c| {
+            let row = sqlx::query(&sql)
+                .bind(tenant.as_str())
+                .bind(id)
+                .fetch_optional(c)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            run(&row)?
+        });
         run.counts = self.run_counts(tenant, &run).await?;
         Ok(run)
     }
@@ -333,17 +364,20 @@ impl Store {
     /// A run's items by state. Items a run over a query has not written yet (its job writes them
     /// in chunks) count as pending, so the counts add up to `total` from the start.
     async fn run_counts(&self, tenant: &TenantId, run: &RunRow) -> Result<RunCounts> {
-        let rows = sqlx::query(
-            "SELECT status, COUNT(*) FROM run_items WHERE tenant_id = $1 AND run_id = $2 GROUP BY status",
-        )
-        .bind(tenant.as_str())
-        .bind(&run.id)
-        .fetch_all(self.pool())
-        .await?;
         let mut counts = RunCounts::default();
-        for row in &rows {
-            counts.add(item_status(&row.try_get::<String, _>(0)?)?, row.try_get(1)?);
-        }
+        on_pool!(self, |c| {
+            let rows = sqlx::query(
+                "SELECT status, COUNT(*) FROM run_items WHERE tenant_id = $1 AND run_id = $2 \
+                 GROUP BY status",
+            )
+            .bind(tenant.as_str())
+            .bind(&run.id)
+            .fetch_all(c)
+            .await?;
+            for row in &rows {
+                counts.add(item_status(&row.at::<String>(0)?)?, row.at(1)?);
+            }
+        });
         counts.pending += (run.total - counts.counted()).max(0);
         Ok(counts)
     }
@@ -356,19 +390,24 @@ impl Store {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<RunRow>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {COLUMNS} FROM {FROM} WHERE r.tenant_id = $1 AND ($2 = '' OR r.pipeline_id = $2) \
              AND ($3 = '' OR r.id < $3) ORDER BY r.id DESC LIMIT $4"
-        ))
-        .bind(tenant.as_str())
-        .bind(pipeline.unwrap_or_default())
-        .bind(cursor.unwrap_or_default())
-        .bind(i64::from(limit) + 1)
-        .fetch_all(self.pool())
-        .await?;
+        );
+        let rows = on_pool!(self, |c| {
+            sqlx::query(&sql)
+                .bind(tenant.as_str())
+                .bind(pipeline.unwrap_or_default())
+                .bind(cursor.unwrap_or_default())
+                .bind(i64::from(limit) + 1)
+                .fetch_all(c)
+                .await?
+                .iter()
+                .map(run)
+                .collect::<Result<Vec<_>>>()?
+        });
         let mut items = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let mut run = run(row)?;
+        for mut run in rows {
             run.counts = self.run_counts(tenant, &run).await?;
             items.push(run);
         }
@@ -389,29 +428,31 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> Result<Vec<RunItemRow>> {
-        sqlx::query(
-            "SELECT seq, message_id, status, result FROM run_items \
-             WHERE tenant_id = $1 AND run_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
-        )
-        .bind(tenant.as_str())
-        .bind(run)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|r| {
-            let result: Option<String> = r.try_get("result")?;
-            Ok(RunItemRow {
-                seq: r.try_get("seq")?,
-                message_id: r.try_get("message_id")?,
-                status: item_status(&r.try_get::<String, _>("status")?)?,
-                result: result
-                    .map(|t| from_json(&t, "run item result"))
-                    .transpose()?,
+        on_pool!(self, |c| {
+            sqlx::query(
+                "SELECT seq, message_id, status, result FROM run_items \
+                 WHERE tenant_id = $1 AND run_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+            )
+            .bind(tenant.as_str())
+            .bind(run)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(c)
+            .await?
+            .iter()
+            .map(|r| {
+                let result: Option<String> = r.col("result")?;
+                Ok(RunItemRow {
+                    seq: r.col("seq")?,
+                    message_id: r.col("message_id")?,
+                    status: item_status(&r.col::<String>("status")?)?,
+                    result: result
+                        .map(|t| from_json(&t, "run item result"))
+                        .transpose()?,
+                })
             })
+            .collect()
         })
-        .collect()
     }
 
     /// Cancels a queued or running run, and its job; a finished one is a conflict.
@@ -420,16 +461,19 @@ impl Store {
         let mut tx = self.write_tx().await?;
         // The run's own status decides, not the one shown: a run whose job died shows `failed`
         // but is still queued or running underneath, and cancelling it ends both.
-        let cancelled = sqlx::query(
-            "UPDATE runs SET status = 'cancelled', finished_at = $1 \
-             WHERE tenant_id = $2 AND id = $3 AND status IN ('queued', 'running')",
-        )
-        .bind(now_ms())
-        .bind(tenant.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if cancelled.rows_affected() == 0 {
+        let cancelled = on_tx!(tx, |c| {
+            sqlx::query(
+                "UPDATE runs SET status = 'cancelled', finished_at = $1 \
+                 WHERE tenant_id = $2 AND id = $3 AND status IN ('queued', 'running')",
+            )
+            .bind(now_ms())
+            .bind(tenant.as_str())
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        if cancelled == 0 {
             drop(tx);
             let status = self.run_status(tenant, id).await?;
             return Err(StoreError::Conflict(format!(
@@ -446,13 +490,15 @@ impl Store {
 
     /// The run's status now (a worker checks it during a batch, to notice a cancel).
     pub async fn run_status(&self, tenant: &TenantId, id: &str) -> Result<RunStatus> {
-        let row = sqlx::query("SELECT status FROM runs WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let status: String = row.try_get(0)?;
+        let status: String = on_pool!(self, |c| {
+            sqlx::query("SELECT status FROM runs WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(id)
+                .fetch_optional(c)
+                .await?
+                .ok_or(StoreError::NotFound)?
+                .at(0)?
+        });
         RunStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown run status {status:?}")))
     }
@@ -463,18 +509,22 @@ impl Store {
     pub async fn start_run(&self, lease: &Lease, id: &str, interrupted: bool) -> Result<bool> {
         let mut tx = self.write_tx().await?;
         fence(&mut tx, lease).await?;
-        let done = sqlx::query(
-            "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, $1), \
-             resumed = resumed + $2 WHERE tenant_id = $3 AND id = $4 AND status IN ('queued', 'running')",
-        )
-        .bind(now_ms())
-        .bind(i64::from(interrupted))
-        .bind(lease.tenant.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        let done = on_tx!(tx, |c| {
+            sqlx::query(
+                "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, $1), \
+                 resumed = resumed + $2 WHERE tenant_id = $3 AND id = $4 \
+                 AND status IN ('queued', 'running')",
+            )
+            .bind(now_ms())
+            .bind(i64::from(interrupted))
+            .bind(lease.tenant.as_str())
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Writes the next chunk of a query run's items; `false` once every item is written.
@@ -482,36 +532,40 @@ impl Store {
         let tenant = &lease.tenant;
         let mut tx = self.write_tx().await?;
         fence(&mut tx, lease).await?;
-        let row = sqlx::query("SELECT selection FROM runs WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let Some(text) = row.try_get::<Option<String>, _>(0)? else {
+        let selection: Option<String> = on_tx!(tx, |c| {
+            sqlx::query("SELECT selection FROM runs WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(id)
+                .fetch_optional(&mut *c)
+                .await?
+                .ok_or(StoreError::NotFound)?
+                .at(0)?
+        });
+        let Some(text) = selection else {
             return Ok(false);
         };
         let mut pending: PendingSelection = from_json(&text, "run selection")?;
-        let mut c = pending.filter.conditions(tenant);
-        c.push(
+        let mut cond = pending.filter.conditions(tenant, tx.backend());
+        cond.push(
             "m.id <= {}",
             super::selection::Arg::Text(pending.upto.clone()),
         );
-        c.push(
+        cond.push(
             "m.id > {}",
             super::selection::Arg::Text(pending.after.clone()),
         );
         let sql = format!(
             "SELECT m.id FROM messages m WHERE {} ORDER BY m.id LIMIT {ITEM_CHUNK}",
-            c.where_clause()
+            cond.where_clause()
         );
-        let ids = c
-            .bind(sqlx::query(&sql))
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<String> = on_tx!(tx, |c| {
+            cond.bind(sqlx::query(&sql))
+                .fetch_all(&mut *c)
+                .await?
+                .iter()
+                .map(|r| r.at(0))
+                .collect::<Result<_>>()?
+        });
         insert_items(&mut tx, tenant, id, pending.next_seq, &ids).await?;
         pending.next_seq += ids.len() as i64;
         let more = ids.len() == ITEM_CHUNK;
@@ -520,16 +574,20 @@ impl Store {
         }
         // Once every item is written the run's total is what was written (messages may have
         // moved in or out of a folder filter since the run was counted).
-        sqlx::query(
-            "UPDATE runs SET selection = $1, total = CASE WHEN $1 IS NULL THEN $2 ELSE total END \
-             WHERE tenant_id = $3 AND id = $4",
-        )
-        .bind(more.then(|| to_json(&pending)))
-        .bind(pending.next_seq)
-        .bind(tenant.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        let next = more.then(|| to_json(&pending));
+        on_tx!(tx, |c| {
+            sqlx::query(
+                "UPDATE runs SET selection = $1, total = CASE WHEN $2 THEN total ELSE $3 END \
+                 WHERE tenant_id = $4 AND id = $5",
+            )
+            .bind(&next)
+            .bind(more)
+            .bind(pending.next_seq)
+            .bind(tenant.as_str())
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
+        });
         tx.commit().await?;
         Ok(more)
     }
@@ -541,31 +599,34 @@ impl Store {
         run: &str,
         limit: u32,
     ) -> Result<Vec<WorkItem>> {
-        sqlx::query(
-            "SELECT seq, message_id, attempts FROM run_items WHERE tenant_id = $1 AND run_id = $2 \
-             AND status = 'pending' ORDER BY seq LIMIT $3",
-        )
-        .bind(tenant.as_str())
-        .bind(run)
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(WorkItem {
-                seq: r.try_get(0)?,
-                message_id: r.try_get(1)?,
-                attempts: r.try_get(2)?,
+        on_pool!(self, |c| {
+            sqlx::query(
+                "SELECT seq, message_id, attempts FROM run_items WHERE tenant_id = $1 \
+                 AND run_id = $2 AND status = 'pending' ORDER BY seq LIMIT $3",
+            )
+            .bind(tenant.as_str())
+            .bind(run)
+            .bind(i64::from(limit))
+            .fetch_all(c)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(WorkItem {
+                    seq: r.at(0)?,
+                    message_id: r.at(1)?,
+                    attempts: r.at(2)?,
+                })
             })
+            .collect()
         })
-        .collect()
     }
 
     /// Commits processed items under the job's lease, in one transaction (one fence check and
-    /// one commit for a whole batch rather than one per item). For each, `apply` turns the message's current envelope into the new one and the
-    /// folders to copy it to; the new envelope, the copies and the item's result are written
-    /// together. A message deleted meanwhile makes its item `missing`. An item already done (by a
-    /// holder before this one) is left as it is: effects happen once.
+    /// one commit for a whole batch rather than one per item). For each, `apply` turns the
+    /// message's current envelope into the new one and the folders to copy it to; the new
+    /// envelope, the copies and the item's result are written together. A message deleted
+    /// meanwhile makes its item `missing`. An item already done (by a holder before this one) is
+    /// left as it is: effects happen once.
     pub async fn complete_items(
         &self,
         lease: &Lease,
@@ -603,18 +664,21 @@ impl Store {
         let result = give_up.then(|| to_json(&ItemResult::failed(error)));
         let mut tx = self.write_tx().await?;
         fence(&mut tx, lease).await?;
-        sqlx::query(
-            "UPDATE run_items SET status = $1, result = $2, attempts = attempts + 1, done_at = $6 \
-             WHERE tenant_id = $3 AND run_id = $4 AND seq = $5 AND status = 'pending'",
-        )
-        .bind(status.as_str())
-        .bind(result)
-        .bind(lease.tenant.as_str())
-        .bind(run)
-        .bind(item.seq)
-        .bind(give_up.then(now_ms))
-        .execute(&mut *tx)
-        .await?;
+        on_tx!(tx, |c| {
+            sqlx::query(
+                "UPDATE run_items SET status = $1, result = $2, attempts = attempts + 1, \
+                 done_at = $6 WHERE tenant_id = $3 AND run_id = $4 AND seq = $5 \
+                 AND status = 'pending'",
+            )
+            .bind(status.as_str())
+            .bind(&result)
+            .bind(lease.tenant.as_str())
+            .bind(run)
+            .bind(item.seq)
+            .bind(give_up.then(now_ms))
+            .execute(&mut *c)
+            .await?;
+        });
         tx.commit().await?;
         Ok(status)
     }
@@ -629,17 +693,19 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.write_tx().await?;
         fence(&mut tx, lease).await?;
-        sqlx::query(
-            "UPDATE runs SET status = $1, error = $2, finished_at = $3 \
-             WHERE tenant_id = $4 AND id = $5 AND status = 'running'",
-        )
-        .bind(status.as_str())
-        .bind(error)
-        .bind(now_ms())
-        .bind(lease.tenant.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        on_tx!(tx, |c| {
+            sqlx::query(
+                "UPDATE runs SET status = $1, error = $2, finished_at = $3 \
+                 WHERE tenant_id = $4 AND id = $5 AND status = 'running'",
+            )
+            .bind(status.as_str())
+            .bind(error)
+            .bind(now_ms())
+            .bind(lease.tenant.as_str())
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
+        });
         tx.commit().await?;
         Ok(())
     }
@@ -658,49 +724,54 @@ pub struct DoneItem {
 
 /// Commits one item inside a fenced transaction (see [`Store::complete_items`]).
 async fn commit_item(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     tenant: &TenantId,
     run: &str,
     done: &DoneItem,
     apply: &impl Fn(&ItemResult, StoredEnvelope) -> (StoredEnvelope, Vec<String>),
 ) -> Result<()> {
     let item = &done.item;
-    let still_pending = sqlx::query(
-        "SELECT 1 FROM run_items WHERE tenant_id = $1 AND run_id = $2 AND seq = $3 \
-         AND status = 'pending'",
-    )
-    .bind(tenant.as_str())
-    .bind(run)
-    .bind(item.seq)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if still_pending.is_none() {
+    let still_pending = on_tx!(tx, |c| {
+        sqlx::query(
+            "SELECT 1 FROM run_items WHERE tenant_id = $1 AND run_id = $2 AND seq = $3 \
+             AND status = 'pending'",
+        )
+        .bind(tenant.as_str())
+        .bind(run)
+        .bind(item.seq)
+        .fetch_optional(&mut *c)
+        .await?
+        .is_some()
+    });
+    if !still_pending {
         return Ok(());
     }
-    let status = match read_envelope(&mut *conn, tenant, &item.message_id).await? {
+    let status = match read_envelope(tx, tenant, &item.message_id).await? {
         None => ItemStatus::Missing,
         Some(current) => {
             let (next, copies) = apply(&done.result, current.clone());
             if next != current {
-                write_envelope(&mut *conn, tenant, &item.message_id, &next).await?;
+                write_envelope(tx, tenant, &item.message_id, &next).await?;
             }
             for folder in copies {
-                copy_message(&mut *conn, tenant, &item.message_id, &folder).await?;
+                copy_message(tx, tenant, &item.message_id, &folder).await?;
             }
             done.status
         }
     };
-    sqlx::query(
-        "UPDATE run_items SET status = $1, result = $2, done_at = $6 \
-         WHERE tenant_id = $3 AND run_id = $4 AND seq = $5",
-    )
-    .bind(status.as_str())
-    .bind(to_json(&done.result))
-    .bind(tenant.as_str())
-    .bind(run)
-    .bind(item.seq)
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await?;
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE run_items SET status = $1, result = $2, done_at = $6 \
+             WHERE tenant_id = $3 AND run_id = $4 AND seq = $5",
+        )
+        .bind(status.as_str())
+        .bind(to_json(&done.result))
+        .bind(tenant.as_str())
+        .bind(run)
+        .bind(item.seq)
+        .bind(now_ms())
+        .execute(&mut *c)
+        .await?;
+    });
     Ok(())
 }

@@ -1,10 +1,11 @@
 //! Which messages a filter selects, as SQL: the conditions a list, a search and a run over a query
 //! share (the run writes its items from the same selection, in chunks).
 
+use super::Backend;
+use super::search;
 use crate::domain::{MessageFilter, TenantId};
-use sqlx::Any;
-use sqlx::any::AnyArguments;
 use sqlx::query::Query;
+use sqlx::{Database, Encode, Type};
 
 /// The trash folder: where `discard` moves messages. Bytes are never deleted.
 pub const TRASH: &str = "Trash";
@@ -29,10 +30,14 @@ impl Conditions {
             .push(template.replace("{}", &format!("${}", self.args.len())));
     }
 
-    pub(super) fn bind<'q>(
+    pub(super) fn bind<'q, DB: Database>(
         self,
-        mut query: Query<'q, Any, AnyArguments<'q>>,
-    ) -> Query<'q, Any, AnyArguments<'q>> {
+        mut query: Query<'q, DB, <DB as Database>::Arguments<'q>>,
+    ) -> Query<'q, DB, <DB as Database>::Arguments<'q>>
+    where
+        String: Encode<'q, DB> + Type<DB>,
+        i64: Encode<'q, DB> + Type<DB>,
+    {
         for arg in self.args {
             query = match arg {
                 Arg::Text(s) => query.bind(s),
@@ -47,16 +52,6 @@ impl Conditions {
     }
 }
 
-/// Turns user words into an FTS5 query that cannot be a syntax error: each word a quoted phrase,
-/// all required.
-fn fts_query(q: &str) -> Option<String> {
-    let words: Vec<String> = q
-        .split_whitespace()
-        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-        .collect();
-    (!words.is_empty()).then(|| words.join(" "))
-}
-
 fn like_pattern(s: &str) -> String {
     let escaped = s
         .to_lowercase()
@@ -67,7 +62,7 @@ fn like_pattern(s: &str) -> String {
 }
 
 impl MessageFilter {
-    pub(super) fn conditions(&self, tenant: &TenantId) -> Conditions {
+    pub(super) fn conditions(&self, tenant: &TenantId, backend: Backend) -> Conditions {
         let mut c = Conditions::default();
         // First, so it is $1 and subqueries can name it.
         c.push("m.tenant_id = {}", Arg::Text(tenant.as_str().to_string()));
@@ -103,11 +98,28 @@ impl MessageFilter {
         if let Some(until) = self.until {
             c.push("m.date < {}", Arg::Int(until));
         }
-        if let Some(q) = self.q.as_deref().and_then(fts_query) {
-            c.push(
-                "m.search_rowid IN (SELECT rowid FROM message_search WHERE message_search MATCH {})",
-                Arg::Text(q),
-            );
+        if let Some(q) = &self.q {
+            let terms = search::terms(q);
+            match backend {
+                Backend::Sqlite => {
+                    if let Some(query) = search::fts5_query(&terms) {
+                        c.push(
+                            "m.search_rowid IN (SELECT rowid FROM message_search \
+                             WHERE message_search MATCH {})",
+                            Arg::Text(query),
+                        );
+                    }
+                }
+                Backend::Postgres => {
+                    if let Some(query) = search::pg_tsquery(&terms) {
+                        c.push(
+                            "m.search_rowid IN (SELECT s.rowid FROM message_search s \
+                             WHERE s.tenant_id = $1 AND s.document @@ CAST({} AS tsquery))",
+                            Arg::Text(query),
+                        );
+                    }
+                }
+            }
         }
         c
     }

@@ -1,10 +1,8 @@
 //! Tenants: who owns everything else.
 
-use super::{Result, Store, StoreError, from_json, new_id, now_ms, to_json};
+use super::{DbRow, Result, Store, StoreError, from_json, new_id, now_ms, on_pool, on_tx, to_json};
 use crate::domain::TenantId;
 use crate::sandbox::PluginLimits;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 /// A stored tenant.
 #[derive(Debug, Clone)]
@@ -19,12 +17,12 @@ pub struct TenantRow {
     pub created_at: i64,
 }
 
-pub(super) fn tenant(row: &AnyRow) -> Result<TenantRow> {
+pub(super) fn tenant(row: &impl DbRow) -> Result<TenantRow> {
     Ok(TenantRow {
-        id: TenantId::new(row.try_get::<String, _>("id")?),
-        name: row.try_get("name")?,
-        limits: from_json(&row.try_get::<String, _>("limits")?, "tenant limits")?,
-        created_at: row.try_get("created_at")?,
+        id: TenantId::new(row.col::<String>("id")?),
+        name: row.col("name")?,
+        limits: from_json(&row.col::<String>("limits")?, "tenant limits")?,
+        created_at: row.col("created_at")?,
     })
 }
 
@@ -55,19 +53,22 @@ impl Store {
             limits: limits.clone(),
             created_at: now_ms(),
         };
-        let done = self
-            .write_one(
-                sqlx::query(
-                    "INSERT INTO tenants (id, name, limits, created_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(row.id.as_str())
-                .bind(&row.name)
-                .bind(to_json(&row.limits))
-                .bind(row.created_at),
+        let mut tx = self.write_tx().await?;
+        let done = on_tx!(tx, |c| {
+            sqlx::query(
+                "INSERT INTO tenants (id, name, limits, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (name) DO NOTHING",
             )
-            .await?;
-        if done.rows_affected() == 0 {
+            .bind(row.id.as_str())
+            .bind(&row.name)
+            .bind(to_json(&row.limits))
+            .bind(row.created_at)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        tx.commit().await?;
+        if done == 0 {
             return Err(StoreError::Conflict(format!(
                 "a tenant named {name:?} exists"
             )));
@@ -77,22 +78,26 @@ impl Store {
 
     /// Every tenant, oldest first.
     pub async fn tenants(&self) -> Result<Vec<TenantRow>> {
-        sqlx::query("SELECT id, name, limits, created_at FROM tenants ORDER BY id")
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(tenant)
-            .collect()
+        on_pool!(self, |c| {
+            sqlx::query("SELECT id, name, limits, created_at FROM tenants ORDER BY id")
+                .fetch_all(c)
+                .await?
+                .iter()
+                .map(tenant)
+                .collect()
+        })
     }
 
     /// One tenant.
     pub async fn tenant(&self, id: &TenantId) -> Result<TenantRow> {
-        let row = sqlx::query("SELECT id, name, limits, created_at FROM tenants WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        tenant(&row)
+        on_pool!(self, |c| {
+            let row = sqlx::query("SELECT id, name, limits, created_at FROM tenants WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(c)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            tenant(&row)
+        })
     }
 
     /// Replaces a tenant's plugin limits.
@@ -101,14 +106,19 @@ impl Store {
         id: &TenantId,
         limits: &PluginLimits,
     ) -> Result<TenantRow> {
-        let done = self
-            .write_one(
-                sqlx::query("UPDATE tenants SET limits = $1 WHERE id = $2")
-                    .bind(to_json(limits))
-                    .bind(id.as_str()),
-            )
-            .await?;
-        if done.rows_affected() == 0 {
+        let mut tx = self.write_tx().await?;
+        let done = on_tx!(tx, |c| {
+            sqlx::query("UPDATE tenants SET limits = $1 WHERE id = $2")
+                .bind(to_json(limits))
+                .bind(id.as_str())
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        });
+        super::cache::changed(&mut tx, id).await?;
+        tx.commit().await?;
+        self.tenant_changed(id.as_str());
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
         self.tenant(id).await
@@ -117,20 +127,25 @@ impl Store {
     /// Deletes a tenant and everything it owns, in one transaction.
     pub async fn delete_tenant(&self, id: &TenantId) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("DELETE FROM tenants WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        let done = on_tx!(tx, |c| {
+            sqlx::query("DELETE FROM tenants WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        });
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
         for table in TENANT_TABLES {
-            sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1"))
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
+            let sql = format!("DELETE FROM {table} WHERE tenant_id = $1");
+            on_tx!(tx, |c| {
+                sqlx::query(&sql).bind(id.as_str()).execute(&mut *c).await?;
+            });
         }
+        super::cache::changed(&mut tx, id).await?;
         tx.commit().await?;
+        self.tenant_changed(id.as_str());
         Ok(())
     }
 }

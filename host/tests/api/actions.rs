@@ -42,12 +42,9 @@ async fn message_of(app: &TestApp, t: &Tenant, id: &str) -> Value {
     expect_json(app.get(&t.token, &format!("/v1/messages/{id}")).await, 200).await
 }
 
-/// Rows and bytes of the raw-message table, read from the server's database file.
+/// Rows and bytes of the raw-message table, read from the server's database.
 async fn raw_usage(data_dir: &Path) -> (i64, i64) {
-    let url = format!("sqlite://{}?mode=ro", data_dir.join("wasmail.db").display());
-    let pool = sqlx::SqlitePool::connect(&url)
-        .await
-        .expect("open the database");
+    let pool = open_database(data_dir).await;
     let row = sqlx::query("SELECT COUNT(*), COALESCE(SUM(LENGTH(raw)), 0) FROM message_raw")
         .fetch_one(&pool)
         .await
@@ -194,7 +191,7 @@ async fn hostile_names_from_a_plugin_are_invalid_output_naming_the_rule() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copies_share_the_raw_bytes_and_stop_at_eight_per_run() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = test_dir();
     let app = spawn_in(dir.path(), |_| {}).await;
     let t = app.tenant("acme").await;
     app.upload(&t, "hostile", "test_hostile").await;

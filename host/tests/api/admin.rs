@@ -222,7 +222,7 @@ async fn tokens_are_checked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_data_dir_without_admin_token_generates_one_and_keeps_only_its_hash() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = test_dir();
     let mut config = test_config(dir.path());
     config.admin_token = None;
     let app = wasmail::server::Application::build(&config)

@@ -90,7 +90,7 @@ async fn dry_run(app: &TestApp, t: &Tenant, n: usize) -> Value {
 async fn dry_runs_with_new_configurations_leave_no_artifact_and_little_memory() {
     let (memory, _, _) = weights().await;
     let trial_budget = memory * 7 / 2;
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = test_dir();
     let app = spawn_in(dir.path(), |c: &mut Config| {
         c.trial_cache_bytes = trial_budget
     })
@@ -143,7 +143,7 @@ async fn many_pipeline_configurations_keep_the_disk_cache_within_budget() {
     // The upload's artifact and three and a half prepared stages; one stage in memory, so a run goes
     // to the disk cache.
     let disk_budget = upload + prepared * 7 / 2;
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = test_dir();
     let app = spawn_in(dir.path(), |c: &mut Config| {
         c.artifact_cache_bytes = disk_budget;
         c.stage_cache_bytes = memory * 3 / 2;

@@ -322,7 +322,7 @@ async fn components_over_the_engine_limits_are_refused_at_upload() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_compile_stops_the_server_promptly() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = test_dir();
     let mut server = start(dir.path()).await;
     let t = server.app.tenant("acme").await;
     let upload_task = {

@@ -137,7 +137,7 @@ async fn cancelling_a_run_stops_its_in_flight_items() {
 
 #[tokio::test]
 async fn sigterm_stops_the_server_promptly_during_an_attack() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = test_dir();
     let mut server = start(dir.path()).await;
     let app = TestApp::remote(server.app.url(""));
     let t = app.tenant("attacker").await;

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wasmail::config::Config;
 use wasmail::server::Application;
+use wasmail::store::testing::{TEST_DATABASE_ENV, TestDatabase};
 
 pub const ADMIN: &str = "test-admin-token-0123456789abcdef";
 
@@ -22,7 +23,7 @@ pub const ADMIN: &str = "test-admin-token-0123456789abcdef";
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    _dir: Option<TempDir>,
+    _dir: Option<TestDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -34,11 +35,64 @@ pub struct Tenant {
     pub token: String,
 }
 
+/// A test's data dir and, when the suite runs on PostgreSQL (`WASMAIL_TEST_DATABASE`), its own
+/// database, dropped with it. Every server and worker a test starts over `path()` uses both.
+pub struct TestDir {
+    dir: TempDir,
+    _db: Option<TestDatabase>,
+}
+
+impl TestDir {
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        databases().remove(self.dir.path());
+    }
+}
+
+/// A fresh data dir (and database) for a test.
+pub fn test_dir() -> TestDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = TestDatabase::create();
+    if let Some(db) = &db {
+        databases().insert(dir.path().to_path_buf(), db.url.clone());
+    }
+    TestDir { dir, _db: db }
+}
+
+fn databases()
+-> std::sync::MutexGuard<'static, std::collections::HashMap<std::path::PathBuf, String>> {
+    static DATABASES: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, String>>,
+    > = std::sync::OnceLock::new();
+    DATABASES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The `DATABASE_URL` of the servers over `data_dir`: `None` on SQLite (the file in the data dir).
+pub fn database_url(data_dir: &Path) -> Option<String> {
+    std::env::var_os(TEST_DATABASE_ENV)?;
+    let url = databases().get(data_dir).cloned();
+    assert!(
+        url.is_some(),
+        "{} was not made by test_dir(): no test database for it",
+        data_dir.display()
+    );
+    url
+}
+
 /// The test configuration: port 0, the given data dir, a known admin token.
 pub fn test_config(data_dir: &Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir: data_dir.to_path_buf(),
+        database_url: database_url(data_dir).map(Into::into),
         admin_token: Some(ADMIN.to_string().into()),
         // The test binary is not wasmail: compiles run in the real one.
         compiler_exe: Some(env!("CARGO_BIN_EXE_wasmail").into()),
@@ -51,7 +105,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = test_dir();
     let mut app = spawn_in(dir.path(), tweak).await;
     app._dir = Some(dir);
     app
@@ -401,15 +455,23 @@ impl Drop for WorkerProcess {
     }
 }
 
-/// The server's SQLite database under `data_dir`, opened directly: for what the API does not
-/// show (items' commit times, leases) and for damage no API can do.
-pub async fn open_database(data_dir: &Path) -> sqlx::SqlitePool {
-    sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        data_dir.join("wasmail.db").display()
-    ))
-    .await
-    .expect("open the database")
+/// The database of the servers over `data_dir`, opened directly: for what the API does not show
+/// (items' commit times, leases) and for damage no API can do. `Any`: the tests' SQL is portable.
+pub async fn open_database(data_dir: &Path) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    let url = database_url(data_dir)
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("wasmail.db").display()));
+    sqlx::AnyPool::connect(&url)
+        .await
+        .expect("open the database")
+}
+
+/// Sets `DATABASE_URL` for a server or worker process over `data_dir`.
+fn database_env(command: &mut Command, data_dir: &Path) {
+    match database_url(data_dir) {
+        Some(url) => command.env("DATABASE_URL", url),
+        None => command.env_remove("DATABASE_URL"),
+    };
 }
 
 /// Starts `wasmail serve` on port 0 over `data_dir`, with the test admin token; the address comes
@@ -444,6 +506,7 @@ pub async fn start_node(
     for (key, value) in env {
         command.env(key, value);
     }
+    database_env(&mut command, data_dir);
     let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
@@ -492,6 +555,7 @@ pub fn start_worker(data_dir: &Path, env: &[(&str, &str)]) -> WorkerProcess {
     for (key, value) in env {
         command.env(key, value);
     }
+    database_env(&mut command, data_dir);
     WorkerProcess(
         command
             .args(["worker", "--data-dir"])

@@ -71,7 +71,7 @@ async fn dead_run(dir: &std::path::Path) -> DeadRun {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_run_is_taken_over_by_another_and_every_effect_happens_once() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = test_dir();
     // An API-only node and two worker nodes on one SQLite file.
     let api = start_node(dir.path(), Some(ADMIN), &[("WASMAIL_WORKER", "false")]).await;
     let mut workers = [start_worker(dir.path(), &[]), start_worker(dir.path(), &[])];
@@ -165,7 +165,7 @@ async fn a_worker_killed_mid_run_is_taken_over_by_another_and_every_effect_happe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_whose_node_died_on_its_last_attempt_is_dead_until_retried() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = test_dir();
     let DeadRun {
         mut server,
         app,
@@ -218,7 +218,7 @@ async fn a_run_whose_node_died_on_its_last_attempt_is_dead_until_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_runs_job_cancels_the_run() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = test_dir();
     let mut server = start(dir.path()).await;
     let (t, rid) = slow_run_in_progress(&server).await;
     let job = job_of(&server.app, &t, &rid).await;
@@ -260,7 +260,7 @@ async fn cancelling_a_runs_job_cancels_the_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_run_of_one_tenant_delays_a_small_run_of_another_by_at_most_a_batch() {
     const BATCH: i64 = 8;
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = test_dir();
     let app = spawn_in(dir.path(), |c| {
         c.run_workers = 1;
         c.run_batch = BATCH as usize;
@@ -278,7 +278,7 @@ async fn a_huge_run_of_one_tenant_delays_a_small_run_of_another_by_at_most_a_bat
     sqlx::query(&format!(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 99999) \
          INSERT INTO messages (tenant_id, id, {columns}) \
-         SELECT m.tenant_id, m.id || printf('-%06d', n.i), {columns} FROM messages m, n \
+         SELECT m.tenant_id, m.id || '-' || (1000000 + n.i), {columns} FROM messages m, n \
          WHERE m.tenant_id = $1 AND m.id = $2"
     ))
     .bind(&big.id)
@@ -348,7 +348,7 @@ async fn a_huge_run_of_one_tenant_delays_a_small_run_of_another_by_at_most_a_bat
 /// completes, and the other messages' effects are committed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_message_fails_its_item_not_the_run() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = test_dir();
     let app = spawn_in(dir.path(), |_| {}).await;
     let t = app.tenant("acme").await;
     app.upload(&t, "rules", "rules").await;
@@ -403,7 +403,7 @@ async fn a_damaged_message_fails_its_item_not_the_run() {
 /// run is `cancelled`, not left queued underneath.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_dead_runs_job_cancels_the_run() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = test_dir();
     let DeadRun {
         mut server,
         app,

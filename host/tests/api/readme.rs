@@ -23,7 +23,7 @@ fn walkthrough_blocks() -> Vec<String> {
 async fn the_readme_walkthrough_works_as_written() {
     let blocks = walkthrough_blocks();
     assert!(blocks.len() >= 8, "{} blocks", blocks.len());
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = test_dir();
     let mut server = start_with(dir.path(), None).await;
     let admin = server
         .printed_admin_token

@@ -110,7 +110,7 @@ pub async fn completes_exactly_once(server: &ServerProcess, t: &Tenant, rid: &st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_interrupted_by_a_killed_server_resumes_after_restart() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = test_dir();
     let mut server = start(dir.path()).await;
     let (t, rid) = slow_run_in_progress(&server).await;
     server.child.kill().expect("SIGKILL");
@@ -123,7 +123,7 @@ async fn a_run_interrupted_by_a_killed_server_resumes_after_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_in_flight_work_and_the_next_start_resumes() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = test_dir();
     let mut server = start(dir.path()).await;
     let (t, rid) = slow_run_in_progress(&server).await;
     signal(&server.child, "TERM");

@@ -196,7 +196,7 @@ async fn tokens_are_revoked_by_id_and_by_issue_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocations_survive_a_restart_and_leave_with_their_tenant() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = test_dir();
     let app = spawn_in(dir.path(), |_| {}).await;
     let acme = app.tenant("acme").await;
     let jti = mint(&app, &acme.id).await;
