@@ -121,6 +121,7 @@ impl Default for Config {
 const ENV_KEYS: &[&str] = &[
     "listen",
     "data_dir",
+    "db_pool",
     "admin_token",
     "jwt_secret",
     "max_message_bytes",
@@ -145,8 +146,15 @@ const ENV_KEYS: &[&str] = &[
 ];
 
 /// `WASMAIL_*` variables that other parts read (logging, the CLI's plugin cache, profiling, the test
-/// suite's golden files, the config file's path).
-const OTHER_VARIABLES: &[&str] = &["LOG", "CACHE_DIR", "PERF_MAP", "BLESS", "CONFIG"];
+/// suite's golden files and database, the config file's path).
+const OTHER_VARIABLES: &[&str] = &[
+    "LOG",
+    "CACHE_DIR",
+    "PERF_MAP",
+    "BLESS",
+    "TEST_DATABASE",
+    "CONFIG",
+];
 
 /// The first `WASMAIL_*` variable name that is neither a configuration key nor used elsewhere: a
 /// typo (`WASMAIL_LISTN`) that would otherwise be silently ignored.
@@ -233,6 +241,11 @@ impl Config {
             return Err(ConfigError(
                 "max_concurrent_compiles and max_concurrent_compiles_per_tenant must be at least 1"
                     .into(),
+            ));
+        }
+        if self.db_pool < 2 {
+            return Err(ConfigError(
+                "db_pool must be at least 2 (a claim and a commit may need one each)".into(),
             ));
         }
         if self.max_message_bytes == 0 {

@@ -362,7 +362,7 @@ async fn index_text(
         Backend::Postgres => on_tx!(tx, |c| {
             sqlx::query(
                 "INSERT INTO message_search (tenant_id, message_id, document) \
-                 VALUES ($1, $2, to_tsvector('simple', $3)) RETURNING rowid",
+                 VALUES ($1, $2, CAST($3 AS tsvector)) RETURNING rowid",
             )
             .bind(tenant.as_str())
             .bind(id)

@@ -5,15 +5,19 @@
 //! digit — SQLite's FTS5 `unicode61` tokenizer with `remove_diacritics 2`, which indexes the text on
 //! SQLite. PostgreSQL's own text-search parser splits differently (an e-mail address or a hyphenated
 //! word is one token there, and its dictionaries stem), so on PostgreSQL wasmail tokenizes in Rust
-//! the way `unicode61` does ([`tokens`]) and stores and queries the tokens as they are (the `simple`
-//! configuration, no stemming): a query finds the same messages on both.
+//! the way `unicode61` does ([`tokens`]) and stores and queries the tokens as they are (`tsvector`
+//! and `tsquery` input, no parser, no stemming): a query finds the same messages on both.
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
-/// The most text indexed per message on PostgreSQL: a `tsvector` must stay under 1 MiB, and a
-/// message's searchable words are near its top. SQLite indexes the whole text.
-const PG_INDEX_BYTES: usize = 256 * 1024;
+/// What a message's `tsvector` may take on PostgreSQL (estimated as PostgreSQL stores it: each
+/// distinct word once with a small header, two bytes per recorded position): the type's limit is
+/// 1 MiB. A text whose distinct words exceed it is indexed up to there; SQLite indexes it all.
+const PG_TSVECTOR_BUDGET: usize = 900 * 1024;
+/// Positions PostgreSQL records per word, and the last position it records (later ones share it).
+const PG_POSITIONS_PER_WORD: usize = 256;
+const PG_LAST_POSITION: usize = 16_383;
 
 /// One required term of a query: its tokens, in order (one for a plain word).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +66,7 @@ pub(super) fn pg_tsquery(terms: &[Term]) -> Option<String> {
             .map(|Term(words)| {
                 let phrase = words
                     .iter()
-                    .map(|w| format!("'{}'", w.replace('\\', "\\\\").replace('\'', "''")))
+                    .map(|w: &String| quote(w))
                     .collect::<Vec<_>>()
                     .join(" <-> ");
                 format!("({phrase})")
@@ -72,19 +76,51 @@ pub(super) fn pg_tsquery(terms: &[Term]) -> Option<String> {
     })
 }
 
-/// The text PostgreSQL indexes for a message: its tokens, space-separated, up to [`PG_INDEX_BYTES`].
+/// The `tsvector` PostgreSQL indexes for a message, as `tsvector` input text: each distinct token
+/// with its positions, given as it is — `to_tsvector` would run PostgreSQL's own parser over them,
+/// which splits by the database's locale (conjoining jamo, say, are not letters in every locale).
+/// Within [`PG_TSVECTOR_BUDGET`]; like PostgreSQL, it keeps 256 positions per word and positions
+/// past 16,383 share the last one (a phrase that far into a text is not found; its words are).
 pub(super) fn pg_document(subject: &str, body: &str) -> String {
-    let mut out = String::new();
-    for token in tokens(subject).into_iter().chain(tokens(body)) {
-        if out.len() + token.len() + 1 > PG_INDEX_BYTES {
-            break;
+    let mut words: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut size = 0;
+    for (i, token) in tokens(subject).into_iter().chain(tokens(body)).enumerate() {
+        let position = (i + 1).min(PG_LAST_POSITION);
+        match index.get(&token) {
+            Some(&at) => {
+                let positions = &mut words[at].1;
+                if positions.len() < PG_POSITIONS_PER_WORD && positions.last() != Some(&position) {
+                    positions.push(position);
+                    size += 2;
+                }
+            }
+            None => {
+                size += token.len() + 8;
+                if size > PG_TSVECTOR_BUDGET {
+                    break;
+                }
+                index.insert(token.clone(), words.len());
+                words.push((token, vec![position]));
+            }
         }
+    }
+    let mut out = String::with_capacity(size * 2);
+    for (word, positions) in &words {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(&token);
+        out.push_str(&quote(word));
+        out.push(':');
+        let list: Vec<String> = positions.iter().map(usize::to_string).collect();
+        out.push_str(&list.join(","));
     }
     out
+}
+
+/// A lexeme as `tsvector`/`tsquery` input: quoted, so it is taken as it is.
+fn quote(lexeme: &str) -> String {
+    format!("'{}'", lexeme.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// `text` split and folded as FTS5's `unicode61` with `remove_diacritics 2` does: runs of letters,
@@ -92,6 +128,14 @@ pub(super) fn pg_document(subject: &str, body: &str) -> String {
 pub(super) fn tokens(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
+    let mut push = |current: &mut String| {
+        if !current.is_empty() {
+            // Composed again: what decomposes without marks (Hangul syllables into jamo) is
+            // indexed as written.
+            out.push(current.nfc().collect::<String>());
+            current.clear();
+        }
+    };
     for c in text.chars() {
         if is_token_char(c) {
             // Decomposed, the diacritics are combining marks: dropped.
@@ -100,13 +144,11 @@ pub(super) fn tokens(text: &str) -> Vec<String> {
                     current.push(d);
                 }
             }
-        } else if !current.is_empty() {
-            out.push(std::mem::take(&mut current));
+        } else {
+            push(&mut current);
         }
     }
-    if !current.is_empty() {
-        out.push(current);
-    }
+    push(&mut current);
     out
 }
 
@@ -129,6 +171,11 @@ mod tests {
             ["gruße", "cafe", "user", "example", "com", "re", "sent"]
         );
         assert_eq!(tokens("Привет, мир"), ["привет", "мир"]);
+        assert_eq!(
+            tokens("한국어 테스트"),
+            ["한국어", "테스트"],
+            "Hangul stays composed"
+        );
         assert_eq!(tokens("--- !!!"), Vec::<String>::new());
     }
 
@@ -172,8 +219,22 @@ mod tests {
     }
 
     #[test]
+    fn the_postgres_document_lists_tokens_with_positions() {
+        assert_eq!(
+            pg_document("Re: Café", "it's re-sent"),
+            "'re':1,5 'cafe':2 'it':3 's':4 'sent':6"
+        );
+    }
+
+    #[test]
     fn the_postgres_document_is_bounded() {
-        let body = "word ".repeat(200_000);
-        assert!(pg_document("s", &body).len() <= PG_INDEX_BYTES);
+        // Repeated words cost their positions, up to 256 each.
+        let repeated = pg_document("s", &"word ".repeat(200_000));
+        assert!(repeated.len() < 4_000, "{}", repeated.len());
+        // Distinct words cost themselves: indexed up to the budget, in order.
+        let distinct: String = (0..200_000).map(|i| format!("w{i} ")).collect();
+        let doc = pg_document("", &distinct);
+        assert!(doc.len() <= 2 * PG_TSVECTOR_BUDGET && doc.starts_with("'w0':1 'w1':2"));
+        assert!(!doc.contains("'w199999'"));
     }
 }

@@ -8,6 +8,7 @@ mod admin;
 mod caches;
 mod compile;
 mod containment;
+mod databases;
 mod errors;
 mod isolation;
 mod jobs;
