@@ -74,5 +74,5 @@ pub async fn import(
         ..Envelope::default()
     };
     let new = describe(raw, envelope).await?;
-    Ok(store.insert_message(tenant, &new).await?)
+    Ok(store.insert_message(tenant, new).await?)
 }

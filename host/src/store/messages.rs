@@ -119,61 +119,22 @@ fn message(row: &impl DbRow) -> Result<MessageRow> {
 
 impl Store {
     /// Stores a message, indexes it, and queues the tenant's on-import pipelines over it, in one
-    /// transaction: a message is never stored without the runs it should trigger.
+    /// transaction: a message is never stored without the runs it should trigger. Concurrent
+    /// imports share their transaction (see `store::imports`).
     pub async fn insert_message(
         &self,
         tenant: &TenantId,
-        new: &NewMessage,
+        new: NewMessage,
     ) -> Result<(MessageRow, Vec<String>)> {
-        let row = MessageRow {
-            id: new_id(),
-            folder: new.folder.clone(),
-            flags: new.flags.clone(),
-            tags: new.tags.clone(),
-            trashed_from: None,
-            facts: new.facts.clone(),
-            received_at: now_ms(),
-        };
-        let mut tx = self.write_tx().await?;
-        let search_rowid = index_text(&mut tx, tenant, &row.id, &row.facts, &new.body_text).await?;
-        on_tx!(tx, |c| {
-            sqlx::query(&format!(
-                "INSERT INTO messages (tenant_id, {COLUMNS}, search_rowid, raw_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-            ))
-            .bind(tenant.as_str())
-            .bind(&row.id)
-            .bind(&row.folder)
-            .bind(to_json(&row.flags))
-            .bind(to_json(&row.tags))
-            .bind(&row.trashed_from)
-            .bind(&row.facts.subject)
-            .bind(&row.facts.from_name)
-            .bind(&row.facts.from_address)
-            .bind(row.facts.date)
-            .bind(&row.facts.message_id)
-            .bind(row.facts.size)
-            .bind(&row.facts.sha256)
-            .bind(row.facts.attachments)
-            .bind(i64::from(row.facts.parsed))
-            .bind(row.received_at)
-            .bind(search_rowid)
-            // A new message's bytes are its own: their raw id is its id.
-            .bind(&row.id)
-            .execute(&mut *c)
-            .await?;
-            sqlx::query("INSERT INTO message_raw (tenant_id, raw_id, raw) VALUES ($1, $2, $3)")
-                .bind(tenant.as_str())
-                .bind(&row.id)
-                .bind(&new.raw)
-                .execute(&mut *c)
-                .await?;
-        });
-        write_tags(&mut tx, tenant, &row.id, &row.tags).await?;
-        let runs =
-            super::runs::queue_import_runs(&mut tx, tenant, &row.id, self.run_attempts).await?;
-        tx.commit().await?;
-        Ok((row, runs))
+        match &self.imports {
+            Some(imports) => imports.insert(tenant, new, self.run_attempts).await,
+            None => {
+                let mut tx = self.write_tx().await?;
+                let stored = store_message(&mut tx, tenant, &new, self.run_attempts).await?;
+                tx.commit().await?;
+                Ok(stored)
+            }
+        }
     }
 
     /// One message's summary.
@@ -325,6 +286,62 @@ impl Store {
             .cloned()
             .collect())
     }
+}
+
+/// Stores one message, its bytes, tags and index entry, and queues its on-import runs, inside `tx`.
+pub(super) async fn store_message(
+    tx: &mut WriteTx,
+    tenant: &TenantId,
+    new: &NewMessage,
+    run_attempts: i64,
+) -> Result<(MessageRow, Vec<String>)> {
+    let row = MessageRow {
+        id: new_id(),
+        folder: new.folder.clone(),
+        flags: new.flags.clone(),
+        tags: new.tags.clone(),
+        trashed_from: None,
+        facts: new.facts.clone(),
+        received_at: now_ms(),
+    };
+    let search_rowid = index_text(tx, tenant, &row.id, &row.facts, &new.body_text).await?;
+    let sql = format!(
+        "INSERT INTO messages (tenant_id, {COLUMNS}, search_rowid, raw_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+    );
+    on_tx!(tx, |c| {
+        sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(&row.id)
+            .bind(&row.folder)
+            .bind(to_json(&row.flags))
+            .bind(to_json(&row.tags))
+            .bind(&row.trashed_from)
+            .bind(&row.facts.subject)
+            .bind(&row.facts.from_name)
+            .bind(&row.facts.from_address)
+            .bind(row.facts.date)
+            .bind(&row.facts.message_id)
+            .bind(row.facts.size)
+            .bind(&row.facts.sha256)
+            .bind(row.facts.attachments)
+            .bind(i64::from(row.facts.parsed))
+            .bind(row.received_at)
+            .bind(search_rowid)
+            // A new message's bytes are its own: their raw id is its id.
+            .bind(&row.id)
+            .execute(&mut *c)
+            .await?;
+        sqlx::query("INSERT INTO message_raw (tenant_id, raw_id, raw) VALUES ($1, $2, $3)")
+            .bind(tenant.as_str())
+            .bind(&row.id)
+            .bind(&new.raw)
+            .execute(&mut *c)
+            .await?;
+    });
+    write_tags(tx, tenant, &row.id, &row.tags).await?;
+    let runs = super::runs::queue_import_runs(tx, tenant, &row.id, run_attempts).await?;
+    Ok((row, runs))
 }
 
 /// Indexes a message's subject and text for search; returns the index row's id (which copies of

@@ -18,6 +18,7 @@
 
 mod cache;
 mod envelope;
+mod imports;
 mod jobs;
 mod messages;
 mod nodes;
@@ -157,6 +158,8 @@ pub struct Store {
     run_attempts: i64,
     /// Token checks, so a request costs no query when nothing changed.
     cache: Arc<cache::TenantCache>,
+    /// Imports committed together; `None` in the committing task's own store.
+    imports: Option<imports::Imports>,
 }
 
 /// A write transaction; on SQLite it also holds this process's writer turn.
@@ -299,12 +302,15 @@ impl Store {
             Pools::Sqlite(_) => Backend::Sqlite,
             Pools::Postgres(_) => Backend::Postgres,
         };
-        Ok(Self {
+        let mut store = Self {
             pools,
             cache: Arc::new(cache::TenantCache::new(backend)),
             writer: Arc::new(tokio::sync::Mutex::new(())),
             run_attempts: DEFAULT_RUN_ATTEMPTS,
-        })
+            imports: None,
+        };
+        store.imports = Some(imports::Imports::start(store.clone()));
+        Ok(store)
     }
 
     /// Sets how many attempts in a row the job of a run made from now on may fail (a node dying

@@ -357,29 +357,45 @@ impl Store {
                 .ok_or(StoreError::NotFound)?;
             run(&row)?
         });
-        run.counts = self.run_counts(tenant, &run).await?;
+        self.add_counts(tenant, std::slice::from_mut(&mut run))
+            .await?;
         Ok(run)
     }
 
-    /// A run's items by state. Items a run over a query has not written yet (its job writes them
-    /// in chunks) count as pending, so the counts add up to `total` from the start.
-    async fn run_counts(&self, tenant: &TenantId, run: &RunRow) -> Result<RunCounts> {
-        let mut counts = RunCounts::default();
-        on_pool!(self, |c| {
-            let rows = sqlx::query(
-                "SELECT status, COUNT(*) FROM run_items WHERE tenant_id = $1 AND run_id = $2 \
-                 GROUP BY status",
-            )
-            .bind(tenant.as_str())
-            .bind(&run.id)
-            .fetch_all(c)
-            .await?;
-            for row in &rows {
-                counts.add(item_status(&row.at::<String>(0)?)?, row.at(1)?);
+    /// Fills in the counts (items by state) of a page of runs with one query, not one per run.
+    /// Items a run over a query has not written yet (its job writes them in chunks) count as
+    /// pending, so the counts add up to `total` from the start.
+    async fn add_counts(&self, tenant: &TenantId, runs: &mut [RunRow]) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let placeholders: Vec<String> = (0..runs.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT run_id, status, COUNT(*) FROM run_items WHERE tenant_id = $1 \
+             AND run_id IN ({}) GROUP BY run_id, status",
+            placeholders.join(", ")
+        );
+        let counted: Vec<(String, String, i64)> = on_pool!(self, |c| {
+            let mut query = sqlx::query(&sql).bind(tenant.as_str());
+            for run in runs.iter() {
+                query = query.bind(&run.id);
             }
+            query
+                .fetch_all(c)
+                .await?
+                .iter()
+                .map(|r| Ok((r.at(0)?, r.at(1)?, r.at(2)?)))
+                .collect::<Result<_>>()?
         });
-        counts.pending += (run.total - counts.counted()).max(0);
-        Ok(counts)
+        for run in runs.iter_mut() {
+            let mut counts = RunCounts::default();
+            for (_, status, n) in counted.iter().filter(|(id, _, _)| *id == run.id) {
+                counts.add(item_status(status)?, *n);
+            }
+            counts.pending += (run.total - counts.counted()).max(0);
+            run.counts = counts;
+        }
+        Ok(())
     }
 
     /// A page of the tenant's runs, newest first, optionally of one pipeline.
@@ -406,11 +422,8 @@ impl Store {
                 .map(run)
                 .collect::<Result<Vec<_>>>()?
         });
-        let mut items = Vec::with_capacity(rows.len());
-        for mut run in rows {
-            run.counts = self.run_counts(tenant, &run).await?;
-            items.push(run);
-        }
+        let mut items = rows;
+        self.add_counts(tenant, &mut items).await?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
             items.last().map(|r| r.id.clone())

@@ -1,0 +1,170 @@
+//! Group commit of imports: concurrent imports share one write transaction instead of taking one
+//! each. A transaction's fixed costs — the write lock, and on SQLite the full-text index's flush of
+//! a new segment at every commit (on PostgreSQL the WAL flush) — are then paid once per batch.
+//!
+//! One task per store takes the imports queued meanwhile (up to [`MAX_BATCH`] messages or
+//! [`MAX_BATCH_BYTES`]) and stores each under a savepoint, so a message that fails rolls back alone
+//! and answers its own error; the rest commit together. Nothing waits on purpose: a batch is what
+//! queued while the previous one committed, so a lone import commits at once. Each importer gets
+//! its answer only after the commit: an import that answered is durable, with its on-import runs.
+
+use super::messages::store_message;
+use super::{MessageRow, NewMessage, Result, Store, StoreError, WriteTx, on_tx};
+use crate::domain::TenantId;
+use tokio::sync::{mpsc, oneshot};
+
+/// Messages per transaction at most.
+const MAX_BATCH: usize = 64;
+/// Raw bytes per transaction at most (one large message still goes alone).
+const MAX_BATCH_BYTES: usize = 16 << 20;
+
+type Stored = Result<(MessageRow, Vec<String>)>;
+
+struct Request {
+    tenant: TenantId,
+    message: NewMessage,
+    /// The importing store's setting (see `Store::with_run_attempts`).
+    run_attempts: i64,
+    reply: oneshot::Sender<Stored>,
+}
+
+/// The importers' side: queue a message, wait for its commit.
+#[derive(Debug, Clone)]
+pub(crate) struct Imports {
+    queue: mpsc::Sender<Request>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("tenant", &self.tenant)
+            .finish()
+    }
+}
+
+impl Imports {
+    /// Starts the committing task over `store` (a store without imports of its own: it commits
+    /// directly). The task ends when every `Imports` is gone.
+    pub(crate) fn start(store: Store) -> Self {
+        let (queue, requests) = mpsc::channel(MAX_BATCH * 4);
+        tokio::spawn(commit_loop(store, requests));
+        Self { queue }
+    }
+
+    pub(crate) async fn insert(
+        &self,
+        tenant: &TenantId,
+        message: NewMessage,
+        run_attempts: i64,
+    ) -> Stored {
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            tenant: tenant.clone(),
+            message,
+            run_attempts,
+            reply,
+        };
+        self.queue
+            .send(request)
+            .await
+            .map_err(|_| StoreError::Unsupported("the store is closing".into()))?;
+        answer.await.map_err(|_| {
+            StoreError::Unsupported("the import was dropped while the store closed".into())
+        })?
+    }
+}
+
+async fn commit_loop(store: Store, mut requests: mpsc::Receiver<Request>) {
+    while let Some(first) = requests.recv().await {
+        let mut bytes = first.message.raw.len();
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+            match requests.try_recv() {
+                Ok(next) => {
+                    bytes += next.message.raw.len();
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_batch(&store, batch).await;
+    }
+}
+
+/// Stores a batch in one transaction; if the transaction itself fails (begin or commit), each
+/// message is tried again alone, so every importer gets its own answer.
+async fn commit_batch(store: &Store, batch: Vec<Request>) {
+    if batch.len() == 1 {
+        for request in batch {
+            let stored = alone(store, &request).await;
+            let _ = request.reply.send(stored);
+        }
+        return;
+    }
+    let together = async {
+        let mut tx = store.write_tx().await?;
+        let mut results = Vec::with_capacity(batch.len());
+        for request in &batch {
+            results.push(store_in_savepoint(&mut tx, request).await?);
+        }
+        tx.commit().await?;
+        Ok::<_, StoreError>(results)
+    };
+    match together.await {
+        Ok(results) => {
+            for (request, stored) in batch.into_iter().zip(results) {
+                let _ = request.reply.send(stored);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, messages = batch.len(), "a batch of imports failed to commit; storing them one by one");
+            for request in batch {
+                let stored = alone(store, &request).await;
+                let _ = request.reply.send(stored);
+            }
+        }
+    }
+}
+
+/// One message under a savepoint: its failure undoes only itself (`Ok(Err(..))`); a failure to
+/// manage the savepoint fails the batch (`Err`).
+async fn store_in_savepoint(tx: &mut WriteTx, request: &Request) -> Result<Stored> {
+    on_tx!(tx, |c| {
+        sqlx::query("SAVEPOINT import").execute(&mut *c).await?;
+    });
+    match store_message(tx, &request.tenant, &request.message, request.run_attempts).await {
+        Ok(stored) => {
+            on_tx!(tx, |c| {
+                sqlx::query("RELEASE SAVEPOINT import")
+                    .execute(&mut *c)
+                    .await?;
+            });
+            Ok(Ok(stored))
+        }
+        Err(e) => {
+            on_tx!(tx, |c| {
+                sqlx::query("ROLLBACK TO SAVEPOINT import")
+                    .execute(&mut *c)
+                    .await?;
+                sqlx::query("RELEASE SAVEPOINT import")
+                    .execute(&mut *c)
+                    .await?;
+            });
+            Ok(Err(e))
+        }
+    }
+}
+
+/// One message in a transaction of its own.
+async fn alone(store: &Store, request: &Request) -> Stored {
+    let mut tx = store.write_tx().await?;
+    let stored = store_message(
+        &mut tx,
+        &request.tenant,
+        &request.message,
+        request.run_attempts,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(stored)
+}
