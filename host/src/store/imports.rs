@@ -168,3 +168,73 @@ async fn alone(store: &Store, request: &Request) -> Stored {
     tx.commit().await?;
     Ok(stored)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::MessageFilter;
+    use crate::store::testing::TestDatabase;
+    use crate::store::{Backend, MessageFacts};
+
+    fn message(n: usize) -> NewMessage {
+        NewMessage {
+            raw: format!("Subject: m{n}\r\n\r\nbody {n}\r\n").into_bytes(),
+            folder: "INBOX".into(),
+            flags: vec![],
+            tags: vec![],
+            facts: MessageFacts {
+                subject: Some(format!("m{n}")),
+                size: 20,
+                sha256: format!("{n:064}"),
+                parsed: true,
+                ..MessageFacts::default()
+            },
+            body_text: format!("body {n}"),
+        }
+    }
+
+    /// Concurrent imports commit together; on PostgreSQL, where a message of an unknown tenant
+    /// breaks a foreign key, that message fails alone and the rest of its batch is stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_message_rolls_back_alone_and_the_batch_commits() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = TestDatabase::create();
+        let store = Store::connect(db.as_ref().map(|d| d.url.as_str()), dir.path())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let tenant = store
+            .create_tenant("acme", &Default::default())
+            .await
+            .expect("tenant")
+            .id;
+        let ghost = TenantId::new("ghost");
+        let imports = (0..48).map(|n| {
+            let (store, t) = (
+                store.clone(),
+                if n % 6 == 5 {
+                    ghost.clone()
+                } else {
+                    tenant.clone()
+                },
+            );
+            tokio::spawn(async move { (n, store.insert_message(&t, message(n)).await) })
+        });
+        let mut stored = 0;
+        for done in futures_util::future::join_all(imports).await {
+            let (n, result) = done.expect("task");
+            match (n % 6 == 5, store.backend(), result) {
+                (true, Backend::Postgres, Err(StoreError::Database(_))) => {}
+                (true, Backend::Postgres, other) => panic!("m{n} of no tenant: {other:?}"),
+                (_, _, Ok(_)) => stored += usize::from(n % 6 != 5),
+                (_, _, Err(e)) => panic!("m{n}: {e}"),
+            }
+        }
+        assert_eq!(stored, 40);
+        let ids = store
+            .message_ids(&tenant, &MessageFilter::default())
+            .await
+            .expect("ids");
+        assert_eq!(ids.len(), 40, "every message of the tenant, once");
+    }
+}

@@ -326,3 +326,60 @@ async fn search_finds_the_same_messages_on_sqlite_and_postgresql() {
         );
     }
 }
+
+/// Polls `works` on `app` until it answers `want`, for at most `secs`; returns how long it took.
+async fn until_token(app: &TestApp, token: &str, want: u16, secs: u64) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    loop {
+        let status = app.get(token, "/v1/messages").await.status().as_u16();
+        if status == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(secs),
+            "still {status} after {secs} s, want {want}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_or_deletion_on_one_node_reaches_the_cached_lookup_of_another() {
+    let dir = test_dir();
+    let nodes = two_nodes(&dir, false).await;
+    let (a, b) = (&nodes[0].app, &nodes[1].app);
+    let acme = a.tenant("acme").await;
+    let other = a.tenant("other").await;
+    // Node B has looked both tenants up (and cached them).
+    for t in [&acme, &other] {
+        for _ in 0..3 {
+            assert_eq!(b.get(&t.token, "/v1/messages").await.status(), 200);
+        }
+    }
+    // Revoked on node A: node B refuses it soon after, without waiting for its cache to age out
+    // (60 s on PostgreSQL, where the change comes as a notification; 1 s on SQLite).
+    expect_json(
+        a.post_json(
+            ADMIN,
+            &format!("/v1/admin/tenants/{}/tokens/revoke", acme.id),
+            &json!({"before": chrono::Utc::now() + chrono::Duration::seconds(1)}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let took = until_token(b, &acme.token, 401, 30).await;
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "node B refused the token only after {took:?}"
+    );
+    assert_eq!(b.get(&other.token, "/v1/messages").await.status(), 200);
+    // Deleted on node A: gone on node B too.
+    assert_eq!(
+        a.delete(ADMIN, &format!("/v1/admin/tenants/{}", other.id))
+            .await
+            .status(),
+        204
+    );
+    until_token(b, &other.token, 401, 30).await;
+}
