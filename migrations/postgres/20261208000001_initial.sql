@@ -49,7 +49,11 @@ CREATE TABLE plugin_versions (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, name, version),
     FOREIGN KEY (tenant_id, name) REFERENCES plugins (tenant_id, name) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, sha256) REFERENCES components (tenant_id, sha256) ON DELETE CASCADE
+    -- No cascade: bytes a version names are never deleted under it (the delete fails instead).
+    -- Checked at commit: deleting a tenant removes versions (through plugins) and components
+    -- (directly) in one statement, in an order the check must not see halfway.
+    FOREIGN KEY (tenant_id, sha256) REFERENCES components (tenant_id, sha256)
+        DEFERRABLE INITIALLY DEFERRED
 );
 CREATE INDEX plugin_versions_by_sha ON plugin_versions (tenant_id, sha256);
 

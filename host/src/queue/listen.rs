@@ -11,10 +11,18 @@ use tokio::sync::watch;
 
 /// Listens until `stop` turns true; returns at once on SQLite.
 pub async fn run(store: Store, runner: Runner, mut stop: watch::Receiver<bool>) {
-    let Some(pool) = store.pg_pool().cloned() else {
-        return;
-    };
     loop {
+        let pool = match store.pg_dedicated().await {
+            None => return,
+            Some(Ok(pool)) => pool,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot connect to listen for notifications; retrying");
+                if wait_or_stop(&mut stop, Duration::from_secs(1)).await {
+                    return;
+                }
+                continue;
+            }
+        };
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
             Err(e) => {

@@ -2,11 +2,16 @@
 //! each. A transaction's fixed costs — the write lock, and on SQLite the full-text index's flush of
 //! a new segment at every commit (on PostgreSQL the WAL flush) — are then paid once per batch.
 //!
-//! One task per store takes the imports queued meanwhile (up to [`MAX_BATCH`] messages or
+//! A committer takes the imports queued meanwhile (up to [`MAX_BATCH`] messages or
 //! [`MAX_BATCH_BYTES`]) and stores each under a savepoint, so a message that fails rolls back alone
 //! and answers its own error; the rest commit together. Nothing waits on purpose: a batch is what
 //! queued while the previous one committed, so a lone import commits at once. Each importer gets
 //! its answer only after the commit: an import that answered is durable, with its on-import runs.
+//!
+//! SQLite has one committer (one writer at a time anyway); PostgreSQL has [`PG_COMMITTERS`], each
+//! with its own connection, so one batch waiting on a lock does not hold up every import. A batch
+//! is sorted by tenant: two batches lock their tenants' open import runs in the same order, and
+//! cannot deadlock each other; a message that still loses a deadlock is stored again alone.
 
 use super::messages::store_message;
 use super::{MessageRow, NewMessage, Result, Store, StoreError, WriteTx, on_tx};
@@ -17,6 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_BATCH: usize = 64;
 /// Raw bytes per transaction at most (one large message still goes alone).
 const MAX_BATCH_BYTES: usize = 16 << 20;
+/// Batches committing at once on PostgreSQL.
+const PG_COMMITTERS: usize = 4;
 
 type Stored = Result<(MessageRow, Vec<String>)>;
 
@@ -47,7 +54,14 @@ impl Imports {
     /// directly). The task ends when every `Imports` is gone.
     pub(crate) fn start(store: Store) -> Self {
         let (queue, requests) = mpsc::channel(MAX_BATCH * 4);
-        tokio::spawn(commit_loop(store, requests));
+        let requests = std::sync::Arc::new(tokio::sync::Mutex::new(requests));
+        let committers = match store.backend() {
+            super::Backend::Sqlite => 1,
+            super::Backend::Postgres => PG_COMMITTERS,
+        };
+        for _ in 0..committers {
+            tokio::spawn(commit_loop(store.clone(), requests.clone()));
+        }
         Self { queue }
     }
 
@@ -74,26 +88,39 @@ impl Imports {
     }
 }
 
-async fn commit_loop(store: Store, mut requests: mpsc::Receiver<Request>) {
-    while let Some(first) = requests.recv().await {
-        let mut bytes = first.message.raw.len();
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
-            match requests.try_recv() {
-                Ok(next) => {
-                    bytes += next.message.raw.len();
-                    batch.push(next);
+async fn commit_loop(
+    store: Store,
+    requests: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Request>>>,
+) {
+    loop {
+        // The queue is held only while a batch is taken, not while it commits.
+        let batch = {
+            let mut requests = requests.lock().await;
+            let Some(first) = requests.recv().await else {
+                return;
+            };
+            let mut bytes = first.message.raw.len();
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+                match requests.try_recv() {
+                    Ok(next) => {
+                        bytes += next.message.raw.len();
+                        batch.push(next);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
-        }
+            batch
+        };
         commit_batch(&store, batch).await;
     }
 }
 
-/// Stores a batch in one transaction; if the transaction itself fails (begin or commit), each
-/// message is tried again alone, so every importer gets its own answer.
-async fn commit_batch(store: &Store, batch: Vec<Request>) {
+/// Stores a batch in one transaction. If the transaction fails before its commit, nothing of it
+/// was written, and each message is stored again alone, so every importer gets its own answer. If
+/// the commit itself fails, whether it took effect is unknown: every importer of the batch gets the
+/// error (storing the messages again could store them twice).
+async fn commit_batch(store: &Store, mut batch: Vec<Request>) {
     if batch.len() == 1 {
         for request in batch {
             let stored = alone(store, &request).await;
@@ -101,28 +128,58 @@ async fn commit_batch(store: &Store, batch: Vec<Request>) {
         }
         return;
     }
-    let together = async {
-        let mut tx = store.write_tx().await?;
-        let mut results = Vec::with_capacity(batch.len());
-        for request in &batch {
-            results.push(store_in_savepoint(&mut tx, request).await?);
-        }
-        tx.commit().await?;
-        Ok::<_, StoreError>(results)
+    batch.sort_by(|a, b| a.tenant.as_str().cmp(b.tenant.as_str()));
+    let mut tx = match store.write_tx().await {
+        Ok(tx) => tx,
+        Err(e) => return one_by_one(store, batch, &e).await,
     };
-    match together.await {
-        Ok(results) => {
-            for (request, stored) in batch.into_iter().zip(results) {
-                let _ = request.reply.send(stored);
+    let mut results = Vec::with_capacity(batch.len());
+    for request in &batch {
+        match store_in_savepoint(&mut tx, request).await {
+            Ok(stored) => results.push(stored),
+            Err(e) => {
+                drop(tx);
+                return one_by_one(store, batch, &e).await;
             }
         }
-        Err(e) => {
-            tracing::warn!(error = %e, messages = batch.len(), "a batch of imports failed to commit; storing them one by one");
-            for request in batch {
-                let stored = alone(store, &request).await;
-                let _ = request.reply.send(stored);
-            }
+    }
+    if let Err(e) = tx.commit().await {
+        tracing::error!(error = %e, messages = batch.len(), "a batch of imports failed to commit");
+        for request in batch {
+            let failed = StoreError::Database(sqlx::Error::Io(std::io::Error::other(format!(
+                "the import's transaction failed to commit: {e}"
+            ))));
+            let _ = request.reply.send(Err(failed));
         }
+        return;
+    }
+    for (request, stored) in batch.into_iter().zip(results) {
+        // Lost to a deadlock or a serialization failure: nothing of it was written; alone, it
+        // has nothing to collide with in its own batch.
+        let stored = match stored {
+            Err(e) if retry_alone(&e) => alone(store, &request).await,
+            other => other,
+        };
+        let _ = request.reply.send(stored);
+    }
+}
+
+/// Stores every message of a batch that did not happen, each in its own transaction.
+async fn one_by_one(store: &Store, batch: Vec<Request>, why: &StoreError) {
+    tracing::warn!(error = %why, messages = batch.len(), "a batch of imports failed; storing them one by one");
+    for request in batch {
+        let stored = alone(store, &request).await;
+        let _ = request.reply.send(stored);
+    }
+}
+
+/// A PostgreSQL deadlock or serialization failure: worth one more try.
+fn retry_alone(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40P01" | "40001"))
+        }
+        _ => false,
     }
 }
 

@@ -137,9 +137,11 @@ fn held(first: usize) -> String {
     )
 }
 
-/// A ready job: queued and due, or running on a lease that ran out.
-const READY: &str =
-    "((state = 'queued' AND run_at <= $1) OR (state = 'running' AND lease_expires_at < $1))";
+/// A ready job: queued and due, or running on a lease that ran out with attempts left (one whose
+/// last attempt it was is buried instead; the bury skips rows locked at that moment, so this keeps
+/// such a job from being claimed once more than its attempts allow).
+const READY: &str = "((state = 'queued' AND run_at <= $1) OR (state = 'running' \
+                      AND lease_expires_at < $1 AND attempts < max_attempts))";
 
 fn job(row: &impl DbRow) -> Result<JobRow> {
     let state: String = row.col("state")?;
@@ -293,72 +295,90 @@ impl Store {
             sqlx::query(&bury).bind(now).execute(&mut *c).await?;
         });
         let kinds_sql = kinds_clause(kinds, 3);
-        let pick = format!(
-            "WITH busy AS (SELECT tenant_id, COUNT(*) AS n FROM jobs \
-                           WHERE state = 'running' AND lease_expires_at >= $1 GROUP BY tenant_id), \
-                  ready AS (SELECT tenant_id, MIN(run_at) AS first FROM jobs \
-                            WHERE {READY} AND {kinds_sql} GROUP BY tenant_id) \
-             SELECT ready.tenant_id FROM ready LEFT JOIN busy ON busy.tenant_id = ready.tenant_id \
-             WHERE COALESCE(busy.n, 0) < $2 ORDER BY COALESCE(busy.n, 0), ready.first LIMIT 1"
-        );
-        let tenant: Option<String> = on_tx!(tx, |c| {
-            let mut query = sqlx::query(&pick).bind(now).bind(policy.per_tenant);
-            for kind in kinds {
-                query = query.bind(*kind);
-            }
-            query
-                .fetch_optional(&mut *c)
-                .await?
-                .map(|row| row.at(0))
-                .transpose()?
-        });
-        let Some(tenant) = tenant else {
-            // Nothing to claim, but the jobs buried above stay buried.
-            tx.commit().await?;
-            return Ok(None);
-        };
-        if let super::TxConn::Postgres(c) = tx.conn() {
-            // One claim per tenant at a time, cluster-wide, and its count taken again under the
-            // lock: another node's claim for it may have committed since the choice above.
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind(format!("wasmail.claim:{tenant}"))
-                .execute(&mut *c)
-                .await?;
-            let busy: i64 = sqlx::query(
-                "SELECT COUNT(*) FROM jobs WHERE tenant_id = $1 AND state = 'running' \
-                 AND lease_expires_at >= $2",
-            )
-            .bind(&tenant)
-            .bind(now)
-            .fetch_one(&mut *c)
-            .await?
-            .at(0)?;
-            if busy >= policy.per_tenant {
+        // A tenant found at its cap under the lock, or whose ready jobs are all held by other
+        // transactions right now, is passed over for the next one (a few times at most), rather
+        // than leaving this worker idle until its next poll while other tenants' jobs wait.
+        let mut passed_over: Vec<String> = Vec::new();
+        let (tenant, id, interrupted) = loop {
+            if passed_over.len() > 3 {
                 tx.commit().await?;
                 return Ok(None);
             }
-        }
-        let next = format!(
-            "SELECT id, state, interrupted FROM jobs WHERE tenant_id = $2 AND {READY} AND {kinds_sql} \
-             ORDER BY run_at, id LIMIT 1{skip_locked}"
-        );
-        let found: Option<(String, bool)> = on_tx!(tx, |c| {
-            let mut query = sqlx::query(&next).bind(now).bind(&tenant);
-            for kind in kinds {
-                query = query.bind(*kind);
+            let first_excluded = 3 + kinds.len();
+            let excluded: String = (0..passed_over.len())
+                .map(|i| format!(" AND ready.tenant_id <> ${}", first_excluded + i))
+                .collect();
+            let pick = format!(
+                "WITH busy AS (SELECT tenant_id, COUNT(*) AS n FROM jobs \
+                               WHERE state = 'running' AND lease_expires_at >= $1 GROUP BY tenant_id), \
+                      ready AS (SELECT tenant_id, MIN(run_at) AS first FROM jobs \
+                                WHERE {READY} AND {kinds_sql} GROUP BY tenant_id) \
+                 SELECT ready.tenant_id FROM ready LEFT JOIN busy ON busy.tenant_id = ready.tenant_id \
+                 WHERE COALESCE(busy.n, 0) < $2{excluded} \
+                 ORDER BY COALESCE(busy.n, 0), ready.first LIMIT 1"
+            );
+            let tenant: Option<String> = on_tx!(tx, |c| {
+                let mut query = sqlx::query(&pick).bind(now).bind(policy.per_tenant);
+                for kind in kinds {
+                    query = query.bind(*kind);
+                }
+                for other in &passed_over {
+                    query = query.bind(other);
+                }
+                query
+                    .fetch_optional(&mut *c)
+                    .await?
+                    .map(|row| row.at(0))
+                    .transpose()?
+            });
+            let Some(tenant) = tenant else {
+                // Nothing to claim, but the jobs buried above stay buried.
+                tx.commit().await?;
+                return Ok(None);
+            };
+            if let super::TxConn::Postgres(c) = tx.conn() {
+                // One claim per tenant at a time, cluster-wide, and its count taken again under
+                // the lock: another node's claim for it may have committed since the choice above.
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind(format!("wasmail.claim:{tenant}"))
+                    .execute(&mut *c)
+                    .await?;
+                let busy: i64 = sqlx::query(
+                    "SELECT COUNT(*) FROM jobs WHERE tenant_id = $1 AND state = 'running' \
+                     AND lease_expires_at >= $2",
+                )
+                .bind(&tenant)
+                .bind(now)
+                .fetch_one(&mut *c)
+                .await?
+                .at(0)?;
+                if busy >= policy.per_tenant {
+                    passed_over.push(tenant);
+                    continue;
+                }
             }
-            match query.fetch_optional(&mut *c).await? {
-                Some(row) => Some((
-                    row.at(0)?,
-                    row.at::<String>(1)? == "running" || row.at::<i64>(2)? != 0,
-                )),
-                None => None,
+            let next = format!(
+                "SELECT id, state, interrupted FROM jobs WHERE tenant_id = $2 AND {READY} \
+                 AND {kinds_sql} ORDER BY run_at, id LIMIT 1{skip_locked}"
+            );
+            let found: Option<(String, bool)> = on_tx!(tx, |c| {
+                let mut query = sqlx::query(&next).bind(now).bind(&tenant);
+                for kind in kinds {
+                    query = query.bind(*kind);
+                }
+                match query.fetch_optional(&mut *c).await? {
+                    Some(row) => Some((
+                        row.at(0)?,
+                        row.at::<String>(1)? == "running" || row.at::<i64>(2)? != 0,
+                    )),
+                    None => None,
+                }
+            });
+            match found {
+                Some((id, interrupted)) => break (tenant, id, interrupted),
+                // Every ready job of the tenant is held by another transaction right now.
+                None => passed_over.push(tenant),
             }
-        });
-        let Some((id, interrupted)) = found else {
-            // Every ready job of the tenant is held by another transaction right now.
-            tx.commit().await?;
-            return Ok(None);
         };
         let update = format!(
             "UPDATE jobs SET state = 'running', lease_owner = $1, lease_token = lease_token + 1, \
@@ -609,31 +629,37 @@ impl Store {
     /// Revives a dead job: queued now, with its attempts back to zero. Only a dead job can be
     /// retried (409 otherwise).
     pub async fn retry_job(&self, tenant: &TenantId, id: &str) -> Result<JobRow> {
+        // The job as retried comes back from the update itself: a worker woken by the commit
+        // may claim it before a read after the commit would run.
+        let sql = format!(
+            "UPDATE jobs SET state = 'queued', run_at = $1, attempts = 0, finished_at = NULL, \
+             updated_at = $1 WHERE tenant_id = $2 AND id = $3 AND state = 'dead' RETURNING {COLUMNS}"
+        );
         let mut tx = self.write_tx().await?;
-        let done = on_tx!(tx, |c| {
-            sqlx::query(
-                "UPDATE jobs SET state = 'queued', run_at = $1, attempts = 0, finished_at = NULL, \
-                 updated_at = $1 WHERE tenant_id = $2 AND id = $3 AND state = 'dead'",
-            )
-            .bind(now_ms())
-            .bind(tenant.as_str())
-            .bind(id)
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
+        let retried = on_tx!(tx, |c| {
+            sqlx::query(&sql)
+                .bind(now_ms())
+                .bind(tenant.as_str())
+                .bind(id)
+                .fetch_optional(&mut *c)
+                .await?
+                .map(|row| job(&row))
+                .transpose()?
         });
-        if done == 1 {
+        if retried.is_some() {
             notify_jobs(&mut tx).await?;
         }
         tx.commit().await?;
-        let job = self.job(tenant, id).await?;
-        if done == 0 {
-            return Err(StoreError::Conflict(format!(
-                "only a dead job can be retried; this one is {}",
-                job.state.as_str()
-            )));
+        match retried {
+            Some(job) => Ok(job),
+            None => {
+                let job = self.job(tenant, id).await?;
+                Err(StoreError::Conflict(format!(
+                    "only a dead job can be retried; this one is {}",
+                    job.state.as_str()
+                )))
+            }
         }
-        Ok(job)
     }
 
     /// Cancels a queued or running job (a running one's holder loses its lease at its next

@@ -129,6 +129,15 @@ impl Backend {
         }
     }
 
+    /// The weakest row lock: the row may not go (or change its key) until this transaction ends;
+    /// what a foreign key takes on the row it names.
+    pub(crate) fn for_key_share(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR KEY SHARE",
+        }
+    }
+
     /// A shared row lock: the row may not change or go until this transaction ends, but other
     /// readers may lock it too.
     pub(crate) fn for_share(self) -> &'static str {
@@ -160,6 +169,8 @@ pub struct Store {
     cache: Arc<cache::TenantCache>,
     /// Imports committed together; `None` in the committing task's own store.
     imports: Option<imports::Imports>,
+    /// How to reach PostgreSQL outside the pool (the notification listener's own connection).
+    pg_options: Option<PgConnectOptions>,
 }
 
 /// A write transaction; on SQLite it also holds this process's writer turn.
@@ -268,6 +279,7 @@ impl Store {
                 data_dir.join("wasmail.db").display()
             ),
         };
+        let mut pg_options = None;
         let pools = if url.starts_with("sqlite:") {
             // WAL lets readers go on while a writer commits; the busy timeout makes a writer
             // wait its turn instead of failing; NORMAL sync is durable across process crashes.
@@ -285,6 +297,7 @@ impl Store {
             )
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(&url)?.application_name("wasmail");
+            pg_options = Some(options.clone());
             Pools::Postgres(
                 PoolOptions::<Postgres>::new()
                     .max_connections(pg_pool.max(2))
@@ -308,6 +321,7 @@ impl Store {
             writer: Arc::new(tokio::sync::Mutex::new(())),
             run_attempts: DEFAULT_RUN_ATTEMPTS,
             imports: None,
+            pg_options,
         };
         store.imports = Some(imports::Imports::start(store.clone()));
         Ok(store)
@@ -368,12 +382,19 @@ impl Store {
         &self.pools
     }
 
-    /// The PostgreSQL pool, for what only PostgreSQL has (LISTEN/NOTIFY).
-    pub(crate) fn pg_pool(&self) -> Option<&PgPool> {
-        match &self.pools {
-            Pools::Postgres(pool) => Some(pool),
-            Pools::Sqlite(_) => None,
-        }
+    /// On PostgreSQL, a pool of one connection of its own, outside `db_pool`, for what holds a
+    /// connection for good (the notification listener); it reconnects through it.
+    pub(crate) async fn pg_dedicated(&self) -> Option<Result<PgPool>> {
+        let options = self.pg_options.clone()?;
+        Some(
+            PoolOptions::<Postgres>::new()
+                .max_connections(1)
+                .max_lifetime(None)
+                .idle_timeout(None)
+                .connect_with(options)
+                .await
+                .map_err(StoreError::from),
+        )
     }
 
     /// A transaction that writes. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`):

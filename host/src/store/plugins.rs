@@ -78,6 +78,7 @@ impl Store {
             return Ok((row, false));
         }
         let now = now_ms();
+        let key_share = tx.backend().for_key_share();
         let row = on_tx!(tx, |c| {
             sqlx::query(
                 "INSERT INTO plugins (tenant_id, name, next_version, created_at) \
@@ -99,15 +100,31 @@ impl Store {
             .fetch_one(&mut *c)
             .await?
             .at(0)?;
-            sqlx::query(
-                "INSERT INTO components (tenant_id, sha256, bytes) VALUES ($1, $2, $3) \
-                 ON CONFLICT (tenant_id, sha256) DO NOTHING",
-            )
-            .bind(tenant.as_str())
-            .bind(&info.sha256)
-            .bind(bytes)
-            .execute(&mut *c)
-            .await?;
+            // The bytes, stored once per tenant. On PostgreSQL the row is then locked for key
+            // share, so a delete of another version with the same bytes cannot remove it before
+            // this version (which names it) commits; if such a delete won the race, the row is
+            // gone by the time the lock is granted, and the bytes are stored again.
+            let lock =
+                format!("SELECT 1 FROM components WHERE tenant_id = $1 AND sha256 = $2{key_share}");
+            for _ in 0..3 {
+                sqlx::query(
+                    "INSERT INTO components (tenant_id, sha256, bytes) VALUES ($1, $2, $3) \
+                     ON CONFLICT (tenant_id, sha256) DO NOTHING",
+                )
+                .bind(tenant.as_str())
+                .bind(&info.sha256)
+                .bind(bytes)
+                .execute(&mut *c)
+                .await?;
+                let held = sqlx::query(&lock)
+                    .bind(tenant.as_str())
+                    .bind(&info.sha256)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                if held.is_some() {
+                    break;
+                }
+            }
             let row = PluginVersionRow {
                 name: name.to_string(),
                 version: number,
@@ -307,6 +324,10 @@ impl Store {
                 )));
             }
         }
+        let lock_component = format!(
+            "SELECT 1 FROM components WHERE tenant_id = $1 AND sha256 = $2{}",
+            tx.backend().for_update()
+        );
         on_tx!(tx, |c| {
             sqlx::query(
                 "DELETE FROM plugin_versions WHERE tenant_id = $1 AND name = $2 AND version = $3",
@@ -317,6 +338,14 @@ impl Store {
             .execute(&mut *c)
             .await
             .map_err(version_in_use)?;
+            // The bytes go when no version names them any more. Locked first (PostgreSQL), so an
+            // upload of the same bytes either holds its key-share lock already (this waits, and
+            // the check below, a statement of its own, sees its version) or waits for this.
+            sqlx::query(&lock_component)
+                .bind(tenant.as_str())
+                .bind(&sha)
+                .fetch_optional(&mut *c)
+                .await?;
             sqlx::query(
                 "DELETE FROM components WHERE tenant_id = $1 AND sha256 = $2 AND NOT EXISTS \
                  (SELECT 1 FROM plugin_versions WHERE tenant_id = $1 AND sha256 = $2)",

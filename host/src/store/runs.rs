@@ -246,8 +246,15 @@ pub(crate) async fn queue_import_runs(
     message: &str,
     max_attempts: i64,
 ) -> Result<Vec<String>> {
+    // Locked for share (PostgreSQL) until the import commits, as `create_run` does: a pipeline
+    // being deleted or changed meanwhile waits, then sees this run (queued, with the stages read
+    // here) and refuses, or went first and is not found here.
+    let pipelines_sql = format!(
+        "SELECT id FROM pipelines WHERE tenant_id = $1 AND on_import = 1 ORDER BY name{}",
+        tx.backend().for_share()
+    );
     let pipelines: Vec<String> = on_tx!(tx, |c| {
-        sqlx::query("SELECT id FROM pipelines WHERE tenant_id = $1 AND on_import = 1 ORDER BY name")
+        sqlx::query(&pipelines_sql)
             .bind(tenant.as_str())
             .fetch_all(&mut *c)
             .await?
@@ -472,6 +479,21 @@ impl Store {
     pub async fn cancel_run(&self, tenant: &TenantId, id: &str) -> Result<RunRow> {
         let run = self.run(tenant, id).await?;
         let mut tx = self.write_tx().await?;
+        // The job's row first (PostgreSQL), then the run's: the order the job's holder takes them
+        // in (its fence locks the job, then it writes the run), or the two would deadlock.
+        if let Some(job) = &run.job_id {
+            let lock = format!(
+                "SELECT 1 FROM jobs WHERE tenant_id = $1 AND id = $2{}",
+                tx.backend().for_update()
+            );
+            on_tx!(tx, |c| {
+                sqlx::query(&lock)
+                    .bind(tenant.as_str())
+                    .bind(job)
+                    .fetch_optional(&mut *c)
+                    .await?;
+            });
+        }
         // The run's own status decides, not the one shown: a run whose job died shows `failed`
         // but is still queued or running underneath, and cancelling it ends both.
         let cancelled = on_tx!(tx, |c| {

@@ -15,6 +15,9 @@ use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 /// distinct word once with a small header, two bytes per recorded position): the type's limit is
 /// 1 MiB. A text whose distinct words exceed it is indexed up to there; SQLite indexes it all.
 const PG_TSVECTOR_BUDGET: usize = 900 * 1024;
+/// The longest word a `tsvector` or `tsquery` takes, in bytes: longer ones are not indexed on
+/// PostgreSQL, and a query naming one finds nothing there.
+pub(super) const PG_LONGEST_WORD: usize = 2047;
 /// Positions PostgreSQL records per word, and the last position it records (later ones share it).
 const PG_POSITIONS_PER_WORD: usize = 256;
 const PG_LAST_POSITION: usize = 16_383;
@@ -58,6 +61,13 @@ pub(super) fn fts5_query(terms: &[Term]) -> Option<String> {
     })
 }
 
+/// Whether `terms` name a word too long for PostgreSQL to have indexed (the query finds nothing).
+pub(super) fn pg_unmatchable(terms: &[Term]) -> bool {
+    terms
+        .iter()
+        .any(|Term(words)| words.iter().any(|w| w.len() > PG_LONGEST_WORD))
+}
+
 /// The `tsquery` text for `terms`: lexemes quoted, phrases joined with `<->`, terms with `&`.
 pub(super) fn pg_tsquery(terms: &[Term]) -> Option<String> {
     (!terms.is_empty()).then(|| {
@@ -86,6 +96,9 @@ pub(super) fn pg_document(subject: &str, body: &str) -> String {
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut size = 0;
     for (i, token) in tokens(subject).into_iter().chain(tokens(body)).enumerate() {
+        if token.len() > PG_LONGEST_WORD {
+            continue;
+        }
         let position = (i + 1).min(PG_LAST_POSITION);
         match index.get(&token) {
             Some(&at) => {
@@ -224,6 +237,14 @@ mod tests {
             pg_document("Re: Café", "it's re-sent"),
             "'re':1,5 'cafe':2 'it':3 's':4 'sent':6"
         );
+    }
+
+    #[test]
+    fn words_too_long_for_postgres_are_left_out_and_unmatchable() {
+        let long = "x".repeat(PG_LONGEST_WORD + 1);
+        assert_eq!(pg_document("", &format!("a {long} b")), "'a':1 'b':3");
+        assert!(pg_unmatchable(&terms(&long)));
+        assert!(!pg_unmatchable(&terms("a b")));
     }
 
     #[test]

@@ -30,6 +30,11 @@ impl Conditions {
             .push(template.replace("{}", &format!("${}", self.args.len())));
     }
 
+    /// Adds a condition without a value.
+    pub(super) fn push_sql(&mut self, sql: &str) {
+        self.sql.push(sql.to_string());
+    }
+
     pub(super) fn bind<'q, DB: Database>(
         self,
         mut query: Query<'q, DB, <DB as Database>::Arguments<'q>>,
@@ -110,6 +115,7 @@ impl MessageFilter {
                         );
                     }
                 }
+                Backend::Postgres if search::pg_unmatchable(&terms) => c.push_sql("1 = 0"),
                 Backend::Postgres => {
                     if let Some(query) = search::pg_tsquery(&terms) {
                         c.push(
