@@ -209,7 +209,9 @@ pub struct MessageQuery {
     pub since: Option<DateTime<Utc>>,
     /// Date header before.
     pub until: Option<DateTime<Utc>>,
-    /// Full text over subject and text body: every word must occur.
+    /// Full text over subject and text body: every word must occur, and the words of a
+    /// `"quoted phrase"` next to each other. Case and diacritics are ignored; punctuation
+    /// separates words.
     pub q: Option<String>,
 }
 
@@ -316,7 +318,9 @@ impl MessagesApi {
         since: Query<Option<DateTime<Utc>>>,
         /// Date header before (RFC 3339).
         until: Query<Option<DateTime<Utc>>>,
-        /// Full text over subject and text body: every word must occur.
+        /// Full text over subject and text body: every word must occur, and the words of a
+        /// `"quoted phrase"` next to each other. Case and diacritics are ignored; punctuation
+        /// separates words.
         q: Query<Option<String>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,

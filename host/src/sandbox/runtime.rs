@@ -177,6 +177,11 @@ impl Runtime {
             max_memory_bytes: options.max_memory_bytes,
             max_wasm_stack: options.max_wasm_stack,
             instances: options.instances,
+            // The calls running at once (preparations hold the same permits), twice over: slots
+            // of the plugins called recently stay warm, the rest give their memory back.
+            warm_slots: u32::try_from(options.max_concurrent_calls.saturating_mul(2))
+                .unwrap_or(u32::MAX)
+                .max(2),
         })?;
         start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
