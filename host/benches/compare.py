@@ -521,7 +521,8 @@ def bench_wasmail(r, a, server, messages, scratch, lua, database_urls):
     if not binary.exists():
         raise RuntimeError(f"no wasmail binary at {binary} (cargo build --release; or --wasmail PATH)")
     tag = server.split()[1].lower()
-    s = start_wasmail(server, binary, scratch / f"{tag}-import", next(database_urls, None))
+    db_url = next(database_urls, None)
+    s = start_wasmail(server, binary, scratch / f"{tag}-import", db_url)
     try:
         s.start_clock()
         log(f"{server}: importing {len(messages)} messages")
@@ -530,6 +531,8 @@ def bench_wasmail(r, a, server, messages, scratch, lua, database_urls):
         for n in notes:
             r.note(server, n)
         idle_and_measure(s, r, server, "import", a.idle)
+        if db_url:
+            analyze_without_autovacuum(r, server, db_url)
         read_load(s, r, server, a, lua)
     finally:
         stop(r, server, s, "server without pipeline")
@@ -552,6 +555,18 @@ def bench_wasmail(r, a, server, messages, scratch, lua, database_urls):
 
 
 # ---------------------------------------------------------------------------------- PostgreSQL
+
+def analyze_without_autovacuum(r, server, db_url):
+    """With autovacuum off (as on this kind of machine), PostgreSQL never learns that the tables
+    filled up and plans a page of 50 as a sort of every message. A production server has it on,
+    and within a minute of the import it would have run this."""
+    q = lambda sql: subprocess.run(["psql", db_url, "-Atqc", sql], capture_output=True,
+                                   text=True, timeout=120)
+    if q("SHOW autovacuum").stdout.strip() == "off":
+        q("ANALYZE")
+        r.note(server, "autovacuum is off on this PostgreSQL: ANALYZE was run after the import "
+                       "(what autovacuum does on its own)")
+
 
 class PgDatabases:
     """Fresh databases on the --postgres server, each dropped at the end."""

@@ -154,6 +154,12 @@ pub async fn open_store(config: &Config) -> Result<Store, ServerError> {
         .map(|u| u.expose_secret().to_string());
     let store = Store::connect_sized(url.as_deref(), &config.data_dir, config.db_pool).await?;
     store.migrate().await?;
+    if store.autovacuum_off().await {
+        tracing::warn!(
+            "PostgreSQL's autovacuum is off: planner statistics go stale as mail arrives, and lists \
+             and searches slow down badly (run ANALYZE regularly, or turn autovacuum on)"
+        );
+    }
     Ok(store.with_run_attempts(i64::from(config.job_max_attempts)))
 }
 

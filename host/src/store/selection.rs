@@ -73,7 +73,9 @@ impl MessageFilter {
         c.push("m.tenant_id = {}", Arg::Text(tenant.as_str().to_string()));
         match &self.folder {
             Some(folder) => c.push("m.folder = {}", Arg::Text(folder.clone())),
-            None => c.push("m.folder <> {}", Arg::Text(TRASH.into())),
+            // A constant, not a parameter: a plan made for any value of it cannot know how few
+            // messages the trash holds.
+            None => c.push_sql(&format!("m.folder <> '{TRASH}'")),
         }
         if let Some(tag) = &self.tag {
             c.push(
