@@ -203,8 +203,8 @@ impl WriteTx {
     /// The connection, for [`on_tx!`].
     pub(crate) fn conn(&mut self) -> TxConn<'_> {
         match &mut self.tx {
-            Tx::Sqlite(tx) => TxConn::Sqlite(&mut **tx),
-            Tx::Postgres(tx) => TxConn::Postgres(&mut **tx),
+            Tx::Sqlite(tx) => TxConn::Sqlite(tx),
+            Tx::Postgres(tx) => TxConn::Postgres(tx),
         }
     }
 

@@ -226,7 +226,7 @@ mod tests {
         ] {
             let t = terms(q);
             for Term(words) in &t {
-                assert!(words.iter().all(|w| w.chars().all(|c| is_token_char(c))));
+                assert!(words.iter().all(|w| w.chars().all(is_token_char)));
             }
         }
     }

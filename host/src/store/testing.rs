@@ -43,7 +43,7 @@ impl TestDatabase {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map_err(|e| sqlx::Error::Io(e))?;
+                .map_err(sqlx::Error::Io)?;
             runtime.block_on(async {
                 let mut conn = PgConnection::connect(&url).await?;
                 sqlx::query(&sql).execute(&mut conn).await?;

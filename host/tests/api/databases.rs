@@ -293,10 +293,10 @@ async fn search_finds_the_same_messages_on_sqlite_and_postgresql() {
                 .await;
             assert_eq!(resp.status().as_u16(), 201, "{name}");
             let imported: Value = resp.json().await.expect("json");
-            if std::ptr::eq(*app, &sqlite) {
-                if let Some(s) = imported["message"]["subject"].as_str() {
-                    subjects.push(s.to_string());
-                }
+            if std::ptr::eq(*app, &sqlite)
+                && let Some(s) = imported["message"]["subject"].as_str()
+            {
+                subjects.push(s.to_string());
             }
         }
     }
