@@ -30,9 +30,7 @@ impl TestDir {
 
     /// A store on the test's database (another call: another process's view of the same one).
     async fn store(&self) -> Store {
-        let url = self.db.as_ref().map(|db| db.url.as_str());
-        let store = Store::connect(url, self.dir.path()).await.expect("connect");
-        store.migrate().await.expect("migrate");
+        let store = crate::store::testing::open_store(self.dir.path(), self.db.as_ref()).await;
         // The tenants the tests queue jobs for (their rows must exist: foreign keys on PostgreSQL).
         for tenant in ["t", "u", "busy", "quiet"] {
             crate::store::on_pool!(store, |c| {

@@ -78,13 +78,14 @@ impl Imports {
             run_attempts,
             reply,
         };
+        // Either side gone means the committers stopped: the store is closing.
         self.queue
             .send(request)
             .await
-            .map_err(|_| StoreError::Unsupported("the store is closing".into()))?;
-        answer.await.map_err(|_| {
-            StoreError::Unsupported("the import was dropped while the store closed".into())
-        })?
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?
     }
 }
 
@@ -256,10 +257,7 @@ mod tests {
     async fn a_failing_message_rolls_back_alone_and_the_batch_commits() {
         let dir = tempfile::tempdir().expect("dir");
         let db = TestDatabase::create();
-        let store = Store::connect(db.as_ref().map(|d| d.url.as_str()), dir.path())
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
+        let store = crate::store::testing::open_store(dir.path(), db.as_ref()).await;
         let tenant = store
             .create_tenant("acme", &Default::default())
             .await

@@ -15,8 +15,8 @@
 //! nothing and learns it (`false`, or [`StoreError::LeaseLost`] inside a transaction).
 
 use super::{
-    Backend, DbRow, Page, Result, Store, StoreError, WriteTx, from_json, new_id, now_ms, on_pool,
-    on_tx, to_json,
+    Arg, Backend, DbRow, Page, Result, Store, StoreError, WriteTx, from_json, new_id, now_ms,
+    on_pool, on_tx, to_json,
 };
 use crate::domain::{JobState, NodeId, TenantId};
 
@@ -298,6 +298,10 @@ impl Store {
         // A tenant found at its cap under the lock, or whose ready jobs are all held by other
         // transactions right now, is passed over for the next one (a few times at most), rather
         // than leaving this worker idle until its next poll while other tenants' jobs wait.
+        let next = format!(
+            "SELECT id, state, interrupted FROM jobs WHERE tenant_id = $2 AND {READY} \
+             AND {kinds_sql} ORDER BY run_at, id LIMIT 1{skip_locked}"
+        );
         let mut passed_over: Vec<String> = Vec::new();
         let (tenant, id, interrupted) = loop {
             if passed_over.len() > 3 {
@@ -357,10 +361,6 @@ impl Store {
                     continue;
                 }
             }
-            let next = format!(
-                "SELECT id, state, interrupted FROM jobs WHERE tenant_id = $2 AND {READY} \
-                 AND {kinds_sql} ORDER BY run_at, id LIMIT 1{skip_locked}"
-            );
             let found: Option<(String, bool)> = on_tx!(tx, |c| {
                 let mut query = sqlx::query(&next).bind(now).bind(&tenant);
                 for kind in kinds {
@@ -553,20 +553,12 @@ impl Store {
     /// Deletes up to `limit` completed or cancelled jobs that finished before `before` (Unix ms);
     /// dead, queued and running jobs are never pruned. Returns how many.
     pub async fn prune_jobs(&self, before: i64, limit: i64) -> Result<u64> {
-        let mut tx = self.write_tx().await?;
-        let done = on_tx!(tx, |c| {
-            sqlx::query(
-                "DELETE FROM jobs WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM jobs \
-                 WHERE state IN ('completed', 'cancelled') AND finished_at < $1 LIMIT $2)",
-            )
-            .bind(before)
-            .bind(limit)
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
-        });
-        tx.commit().await?;
-        Ok(done)
+        self.write(
+            "DELETE FROM jobs WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM jobs \
+             WHERE state IN ('completed', 'cancelled') AND finished_at < $1 LIMIT $2)",
+            vec![Arg::Int(before), Arg::Int(limit)],
+        )
+        .await
     }
 
     /// How many jobs (of every tenant) are in `state`.

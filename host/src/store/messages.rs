@@ -1,8 +1,8 @@
 //! Messages: the summary row that lists and filters read, the raw bytes, tags and the search index.
 
+use super::Arg;
 use super::envelope::{read_envelope, write_envelope, write_tags};
 use super::search;
-use super::selection::Arg;
 use super::{
     Backend, DbRow, Page, Result, Store, StoreError, WriteTx, from_json, new_id, now_ms, on_pool,
     on_tx, to_json,

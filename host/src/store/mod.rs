@@ -155,6 +155,15 @@ pub(crate) enum Pools {
     Postgres(PgPool),
 }
 
+impl Pools {
+    fn backend(&self) -> Backend {
+        match self {
+            Pools::Sqlite(_) => Backend::Sqlite,
+            Pools::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
 /// The database. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -215,6 +224,30 @@ impl WriteTx {
             Tx::Postgres(_) => Backend::Postgres,
         }
     }
+}
+
+/// A value bound to a statement written for both drivers (see [`Store::write`], `Conditions`).
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// Binds `args` in order, to a query of either driver.
+fn bind_args<'q, DB: sqlx::Database>(
+    mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    String: sqlx::Encode<'q, DB> + Type<DB>,
+    i64: sqlx::Encode<'q, DB> + Type<DB>,
+{
+    for arg in args {
+        query = match arg {
+            Arg::Text(s) => query.bind(s),
+            Arg::Int(i) => query.bind(i),
+        };
+    }
+    query
 }
 
 /// A column type both drivers decode natively.
@@ -317,13 +350,9 @@ impl Store {
                 url.split(':').next().unwrap_or_default()
             )));
         };
-        let backend = match pools {
-            Pools::Sqlite(_) => Backend::Sqlite,
-            Pools::Postgres(_) => Backend::Postgres,
-        };
         let mut store = Self {
+            cache: Arc::new(cache::TenantCache::new(pools.backend())),
             pools,
-            cache: Arc::new(cache::TenantCache::new(backend)),
             writer: Arc::new(tokio::sync::Mutex::new(())),
             run_attempts: DEFAULT_RUN_ATTEMPTS,
             imports: None,
@@ -342,10 +371,7 @@ impl Store {
 
     /// Which database this is.
     pub fn backend(&self) -> Backend {
-        match self.pools {
-            Pools::Sqlite(_) => Backend::Sqlite,
-            Pools::Postgres(_) => Backend::Postgres,
-        }
+        self.pools.backend()
     }
 
     /// Applies the migrations that have not run yet (on PostgreSQL, one node at a time: sqlx takes
@@ -413,6 +439,20 @@ impl Store {
                 .await
                 .map_err(StoreError::from),
         )
+    }
+
+    /// Runs one writing statement with `args` in its own write transaction (so it takes its turn
+    /// like the rest on SQLite); returns the rows it changed.
+    pub(crate) async fn write(&self, sql: &str, args: Vec<Arg>) -> Result<u64> {
+        let mut tx = self.write_tx().await?;
+        let done = on_tx!(tx, |c| {
+            bind_args(sqlx::query(sql), args)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        });
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// A transaction that writes. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`):

@@ -1,6 +1,6 @@
 //! Nodes: the processes that serve the API and execute jobs, each with a heartbeat.
 
-use super::{DbRow, Result, Store, from_json, now_ms, on_pool, on_tx, to_json};
+use super::{Arg, DbRow, Result, Store, from_json, now_ms, on_pool, to_json};
 use crate::domain::NodeId;
 
 /// A registered node.
@@ -31,51 +31,46 @@ impl Store {
     pub async fn register_node(&self, node: &NodeRow) -> Result<()> {
         // Nodes silent for longer than the retention are pruned by the running nodes
         // (`queue::Node::prune`).
-        let now = now_ms();
-        let mut tx = self.write_tx().await?;
-        on_tx!(tx, |c| {
-            sqlx::query(
-                "INSERT INTO nodes (id, hostname, pid, roles, version, started_at, heartbeat_at, \
-                 stopped_at) VALUES ($1, $2, $3, $4, $5, $6, $6, NULL)",
-            )
-            .bind(node.id.as_str())
-            .bind(&node.hostname)
-            .bind(node.pid)
-            .bind(to_json(&node.roles))
-            .bind(&node.version)
-            .bind(now)
-            .execute(&mut *c)
-            .await?;
-        });
-        tx.commit().await
+        self.write(
+            "INSERT INTO nodes (id, hostname, pid, roles, version, started_at, heartbeat_at, \
+             stopped_at) VALUES ($1, $2, $3, $4, $5, $6, $6, NULL)",
+            vec![
+                Arg::Text(node.id.as_str().to_string()),
+                Arg::Text(node.hostname.clone()),
+                Arg::Int(node.pid),
+                Arg::Text(to_json(&node.roles)),
+                Arg::Text(node.version.clone()),
+                Arg::Int(now_ms()),
+            ],
+        )
+        .await
+        .map(drop)
     }
 
     /// Records a heartbeat of a node.
     pub async fn node_heartbeat(&self, id: &NodeId) -> Result<()> {
-        self.write_node(id, "UPDATE nodes SET heartbeat_at = $1 WHERE id = $2")
-            .await
-            .map(drop)
+        self.write(
+            "UPDATE nodes SET heartbeat_at = $1 WHERE id = $2",
+            vec![Arg::Int(now_ms()), Arg::Text(id.as_str().to_string())],
+        )
+        .await
+        .map(drop)
     }
 
     /// Deletes the nodes last heard from before `before` (Unix ms). Returns how many.
     pub async fn prune_nodes(&self, before: i64) -> Result<u64> {
-        let mut tx = self.write_tx().await?;
-        let done = on_tx!(tx, |c| {
-            sqlx::query("DELETE FROM nodes WHERE heartbeat_at < $1")
-                .bind(before)
-                .execute(&mut *c)
-                .await?
-                .rows_affected()
-        });
-        tx.commit().await?;
-        Ok(done)
+        self.write(
+            "DELETE FROM nodes WHERE heartbeat_at < $1",
+            vec![Arg::Int(before)],
+        )
+        .await
     }
 
     /// Marks a node stopped (a graceful stop).
     pub async fn node_stopped(&self, id: &NodeId) -> Result<()> {
-        self.write_node(
-            id,
+        self.write(
             "UPDATE nodes SET stopped_at = $1, heartbeat_at = $1 WHERE id = $2",
+            vec![Arg::Int(now_ms()), Arg::Text(id.as_str().to_string())],
         )
         .await
         .map(drop)
@@ -109,20 +104,5 @@ impl Store {
             })
             .collect()
         })
-    }
-
-    /// One statement on a node's row (`$1` now, `$2` the node); returns the rows changed.
-    async fn write_node(&self, id: &NodeId, sql: &'static str) -> Result<u64> {
-        let mut tx = self.write_tx().await?;
-        let done = on_tx!(tx, |c| {
-            sqlx::query(sql)
-                .bind(now_ms())
-                .bind(id.as_str())
-                .execute(&mut *c)
-                .await?
-                .rows_affected()
-        });
-        tx.commit().await?;
-        Ok(done)
     }
 }

@@ -581,14 +581,8 @@ impl Store {
         };
         let mut pending: PendingSelection = from_json(&text, "run selection")?;
         let mut cond = pending.filter.conditions(tenant, tx.backend());
-        cond.push(
-            "m.id <= {}",
-            super::selection::Arg::Text(pending.upto.clone()),
-        );
-        cond.push(
-            "m.id > {}",
-            super::selection::Arg::Text(pending.after.clone()),
-        );
+        cond.push("m.id <= {}", super::Arg::Text(pending.upto.clone()));
+        cond.push("m.id > {}", super::Arg::Text(pending.after.clone()));
         let sql = format!(
             "SELECT m.id FROM messages m WHERE {} ORDER BY m.id LIMIT {ITEM_CHUNK}",
             cond.where_clause()

@@ -1,8 +1,8 @@
 //! Which messages a filter selects, as SQL: the conditions a list, a search and a run over a query
 //! share (the run writes its items from the same selection, in chunks).
 
-use super::Backend;
 use super::search;
+use super::{Arg, Backend, bind_args};
 use crate::domain::{MessageFilter, TenantId};
 use sqlx::query::Query;
 use sqlx::{Database, Encode, Type};
@@ -15,11 +15,6 @@ pub const TRASH: &str = "Trash";
 pub(super) struct Conditions {
     sql: Vec<String>,
     args: Vec<Arg>,
-}
-
-pub(super) enum Arg {
-    Text(String),
-    Int(i64),
 }
 
 impl Conditions {
@@ -37,19 +32,13 @@ impl Conditions {
 
     pub(super) fn bind<'q, DB: Database>(
         self,
-        mut query: Query<'q, DB, <DB as Database>::Arguments<'q>>,
+        query: Query<'q, DB, <DB as Database>::Arguments<'q>>,
     ) -> Query<'q, DB, <DB as Database>::Arguments<'q>>
     where
         String: Encode<'q, DB> + Type<DB>,
         i64: Encode<'q, DB> + Type<DB>,
     {
-        for arg in self.args {
-            query = match arg {
-                Arg::Text(s) => query.bind(s),
-                Arg::Int(i) => query.bind(i),
-            };
-        }
-        query
+        bind_args(query, self.args)
     }
 
     pub(super) fn where_clause(&self) -> String {

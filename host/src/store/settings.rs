@@ -1,6 +1,6 @@
 //! Server-wide settings (not tenant data): the admin token's hash.
 
-use super::{DbRow, Result, Store, on_pool, on_tx};
+use super::{Arg, DbRow, Result, Store, on_pool};
 
 impl Store {
     /// A setting's value.
@@ -17,18 +17,12 @@ impl Store {
 
     /// Sets `key` to `value` unless it is set already; returns whether it was set now.
     pub async fn init_setting(&self, key: &str, value: &str) -> Result<bool> {
-        let mut tx = self.write_tx().await?;
-        let done = on_tx!(tx, |c| {
-            sqlx::query(
+        let done = self
+            .write(
                 "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                vec![Arg::Text(key.into()), Arg::Text(value.into())],
             )
-            .bind(key)
-            .bind(value)
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
-        });
-        tx.commit().await?;
+            .await?;
         Ok(done == 1)
     }
 }

@@ -1,6 +1,8 @@
 //! Tenants: who owns everything else.
 
-use super::{DbRow, Result, Store, StoreError, from_json, new_id, now_ms, on_pool, on_tx, to_json};
+use super::{
+    Arg, DbRow, Result, Store, StoreError, from_json, new_id, now_ms, on_pool, on_tx, to_json,
+};
 use crate::domain::TenantId;
 use crate::sandbox::PluginLimits;
 
@@ -53,21 +55,18 @@ impl Store {
             limits: limits.clone(),
             created_at: now_ms(),
         };
-        let mut tx = self.write_tx().await?;
-        let done = on_tx!(tx, |c| {
-            sqlx::query(
+        let done = self
+            .write(
                 "INSERT INTO tenants (id, name, limits, created_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (name) DO NOTHING",
+                vec![
+                    Arg::Text(row.id.as_str().to_string()),
+                    Arg::Text(row.name.clone()),
+                    Arg::Text(to_json(&row.limits)),
+                    Arg::Int(row.created_at),
+                ],
             )
-            .bind(row.id.as_str())
-            .bind(&row.name)
-            .bind(to_json(&row.limits))
-            .bind(row.created_at)
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
-        });
-        tx.commit().await?;
+            .await?;
         if done == 0 {
             return Err(StoreError::Conflict(format!(
                 "a tenant named {name:?} exists"

@@ -65,6 +65,16 @@ impl Drop for TestDatabase {
     }
 }
 
+/// A migrated store for a test: on `db` when the suite runs on PostgreSQL, else on SQLite under
+/// `dir`. Another call with the same arguments opens the same database (another process's view).
+pub async fn open_store(dir: &std::path::Path, db: Option<&TestDatabase>) -> super::Store {
+    let store = super::Store::connect(db.map(|d| d.url.as_str()), dir)
+        .await
+        .expect("connect to the test database");
+    store.migrate().await.expect("migrate the test database");
+    store
+}
+
 /// `url` with its database (path) replaced by `name`, query kept.
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

@@ -466,10 +466,8 @@ pub async fn open_database(data_dir: &Path) -> sqlx::AnyPool {
         .expect("open the database")
 }
 
-/// Sets `DATABASE_URL` for a server or worker process over `data_dir` (and hides the suite's own
-/// variable, which wasmail would refuse as an unknown setting).
+/// Sets `DATABASE_URL` for a server or worker process over `data_dir`.
 fn database_env(command: &mut Command, data_dir: &Path) {
-    command.env_remove(TEST_DATABASE_ENV);
     match database_url(data_dir) {
         Some(url) => command.env("DATABASE_URL", url),
         None => command.env_remove("DATABASE_URL"),
